@@ -1,0 +1,5 @@
+"""Allow ``python -m dicomscrub``."""
+
+from dicomscrub.cli import main
+
+raise SystemExit(main())

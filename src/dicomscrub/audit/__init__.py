@@ -1,0 +1,1 @@
+"""Private audit artefacts: per-file sidecars (and, later, the crosswalk)."""

@@ -1,0 +1,1 @@
+"""Batch processing: discovery, grouping, per-file work and executors."""

@@ -1,0 +1,75 @@
+"""Release-folder paths: the input tree mirrored, minus PHI in file and folder names."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Sequence
+from pathlib import PurePosixPath
+
+from dicomscrub.header.pseudonyms import Pseudonymizer
+from dicomscrub.pixels.phi_policy import PhiMatcher, normalize
+
+_UID_RE = re.compile(r"^\d+(\.\d+){2,}$")
+#: Rules that rename a path component (ID-like tokens alone do not: IM0001 is common).
+_PATH_RULES = frozenset({"header-value", "header-value-fuzzy", "date", "phone"})
+
+
+def flagged_components(relpath: str, matcher: PhiMatcher) -> tuple[int, ...]:
+    """Indices of ``relpath`` components that contain this file's PHI (names, IDs, dates)."""
+    flagged = []
+    for index, part in enumerate(PurePosixPath(relpath).parts):
+        stem = part.rsplit(".", 1)[0] if "." in part and not _UID_RE.match(part) else part
+        token = normalize(stem)
+        if not token:
+            continue
+        hit = any(len(t) >= 3 and t in token for t in matcher.terms)
+        pieces = [p for p in re.split(r"[\s_]+", stem) if p]
+        if hit or any(matcher.word_rule(p) in _PATH_RULES for p in pieces):
+            flagged.append(index)
+    return tuple(flagged)
+
+
+def generic_flags(relpath: str) -> set[tuple[str, ...]]:
+    """Prefixes to rename when the file's header is unknown: dates and phone numbers only."""
+    empty = PhiMatcher(frozenset())
+    return set(prefixes_of(relpath, flagged_components(relpath, empty)))
+
+
+def release_relpath(
+    relpath: str, flagged_prefixes: set[tuple[str, ...]], pseudo: Pseudonymizer
+) -> str:
+    """The output relative path: flagged components become keyed tokens, UIDs are remapped.
+
+    ``flagged_prefixes`` holds path prefixes (tuples of components) that any file flagged,
+    so every file under a flagged folder lands in the same renamed folder.
+    """
+    parts = PurePosixPath(relpath).parts
+    out: list[str] = []
+    for index, part in enumerate(parts):
+        prefix = parts[: index + 1]
+        is_file = index == len(parts) - 1
+        stem, suffix = _split(part) if is_file else (part, "")
+        if _UID_RE.match(stem) and len(stem) <= 64:
+            out.append(pseudo.uid(stem) + suffix)
+        elif prefix in flagged_prefixes:
+            out.append(f"{pseudo.prefix}_{pseudo.token('path', part)}{suffix}")
+        else:
+            out.append(part)
+    return PurePosixPath(*out).as_posix()
+
+
+def prefixes_of(relpath: str, indices: Sequence[int]) -> Iterable[tuple[str, ...]]:
+    """The path prefixes ending at each flagged index."""
+    parts = PurePosixPath(relpath).parts
+    for index in indices:
+        yield parts[: index + 1]
+
+
+def _split(name: str) -> tuple[str, str]:
+    if _UID_RE.match(name):
+        return name, ""
+    if "." in name:
+        stem, ext = name.rsplit(".", 1)
+        if ext.isalnum() and len(ext) <= 5 and not ext.isdigit():
+            return stem, "." + ext
+    return name, ""

@@ -1,0 +1,158 @@
+"""One batch run: discover, detect (pass 1), group, redact (pass 2), summarise."""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections import defaultdict
+from collections.abc import Callable, Iterable
+from dataclasses import replace
+from pathlib import Path
+
+from dicomscrub.audit.sidecar import sidecar_path
+from dicomscrub.batch.discover import discover
+from dicomscrub.batch.executors import run_tasks
+from dicomscrub.batch.paths import generic_flags, prefixes_of, release_relpath
+from dicomscrub.batch.worker import DetectTask, RedactTask, detect_file, redact_file
+from dicomscrub.config import DeidConfig
+from dicomscrub.header.keys import load_or_create_key
+from dicomscrub.header.pseudonyms import Pseudonymizer
+from dicomscrub.models import BBox, DetectResult, FileOutcome, RunSummary, Status
+from dicomscrub.pixels.boxes import merge_boxes
+
+log = logging.getLogger(__name__)
+
+#: A progress callback: (pass name, finished, total).
+Progress = Callable[[str, int, int], None]
+
+
+def run_batch(
+    config: DeidConfig, progress: Progress | None = None
+) -> tuple[RunSummary, list[FileOutcome]]:
+    """De-identify everything under ``config.output.input``; return summary and outcomes."""
+    config.validate()
+    out = config.output
+    out.headers.mkdir(parents=True, exist_ok=True, mode=0o700)
+    out.output.mkdir(parents=True, exist_ok=True)
+    key = load_or_create_key(config.key_path)  # create once, before workers race for it
+    pseudo = Pseudonymizer(
+        key,
+        config.header.patient_prefix,
+        (config.header.date_shift_min_days, config.header.date_shift_max_days),
+    )
+    found = discover(out.input, config.batch.recursive)
+    log.info(
+        "found %d DICOM files (%d not DICOM, %d DICOMDIR skipped)",
+        len(found.files),
+        found.not_dicom,
+        found.dicomdirs,
+    )
+
+    outcomes: list[FileOutcome] = []
+    todo: list[DetectTask] = []
+    previous: list[dict[str, object]] = []
+    for path, relpath in found.files:
+        done = _finished(out.headers, relpath)
+        if done is not None and not config.batch.overwrite:
+            previous.append(done)
+            outcomes.append(
+                FileOutcome(
+                    relpath,
+                    Status.SKIPPED,
+                    reason="already done (use --overwrite)",
+                    output=str(done.get("output", "")),
+                )
+            )
+        else:
+            todo.append(DetectTask(path, relpath))
+
+    detected = _collect(run_tasks(detect_file, todo, config), "detect", len(todo), progress)
+    by_rel = {d.relpath: d for d in detected}
+    groups = _group_boxes(detected, previous, config)
+    flagged: set[tuple[str, ...]] = set()
+    for result in detected:
+        flagged.update(prefixes_of(result.relpath, result.flagged))
+
+    tasks: list[RedactTask] = []
+    for task in todo:
+        result = by_rel[task.relpath]
+        if result.error is not None:
+            shown = release_relpath(task.relpath, generic_flags(task.relpath), pseudo)
+            outcomes.append(
+                FileOutcome(task.relpath, Status.FAILED, reason=result.error, release_relpath=shown)
+            )
+            continue
+        group = (result.leaf_key, result.signature)
+        union = config.pixels.leaf_union and result.has_pixels
+        boxes = groups.get(group, ()) if union else result.boxes
+        tasks.append(
+            RedactTask(
+                path=task.path,
+                relpath=task.relpath,
+                out_relpath=release_relpath(task.relpath, flagged, pseudo),
+                boxes=tuple(boxes),
+                searched=result.searched,
+                leaf_union=union,
+                leaf_key=result.leaf_key,
+                signature=result.signature,
+            )
+        )
+    shown_as = {t.relpath: t.out_relpath for t in tasks}
+    for outcome in _collect(run_tasks(redact_file, tasks, config), "redact", len(tasks), progress):
+        outcomes.append(replace(outcome, release_relpath=shown_as[outcome.relpath]))
+    outcomes.sort(key=lambda o: o.relpath)
+    failures = tuple(
+        (o.release_relpath or o.relpath, o.reason) for o in outcomes if o.status is Status.FAILED
+    )
+    summary = RunSummary(
+        discovered=len(found.files),
+        done=sum(o.status is Status.DONE for o in outcomes),
+        skipped=sum(o.status is Status.SKIPPED for o in outcomes),
+        failed=len(failures),
+        not_dicom=found.not_dicom + found.dicomdirs,
+        frames=sum(o.num_frames for o in outcomes if o.status is Status.DONE),
+        boxes=sum(len(o.boxes) for o in outcomes if o.status is Status.DONE),
+        failures=failures,
+    )
+    return summary, outcomes
+
+
+def _group_boxes(
+    detected: Iterable[DetectResult], previous: Iterable[dict[str, object]], config: DeidConfig
+) -> dict[tuple[str, str], tuple[BBox, ...]]:
+    """Union of boxes per (leaf folder, device signature), earlier runs' files included."""
+    pooled: dict[tuple[str, str], list[BBox]] = defaultdict(list)
+    for result in detected:
+        if result.error is None and result.has_pixels:
+            pooled[(result.leaf_key, result.signature)].extend(result.boxes)
+    for data in previous:
+        key = (str(data.get("leaf_key", "")), str(data.get("transducer_signature", "")))
+        raw = data.get("boxes")
+        if isinstance(raw, list) and key in pooled:
+            pooled[key].extend(BBox.from_json(b) for b in raw)
+    return {k: tuple(merge_boxes(v, config.pixels.merge_iou)) for k, v in pooled.items()}
+
+
+def _finished(headers: Path, relpath: str) -> dict[str, object] | None:
+    """The sidecar of an earlier, complete run of this file (its output still exists)."""
+    try:
+        data = json.loads(sidecar_path(headers, relpath).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    if not isinstance(data, dict) or not Path(str(data.get("output", ""))).is_file():
+        return None
+    return data
+
+
+def _collect(
+    results: Iterable[DetectResult] | Iterable[FileOutcome],
+    name: str,
+    total: int,
+    progress: Progress | None,
+) -> list:  # type: ignore[type-arg]
+    out = []
+    for done, item in enumerate(results, 1):
+        out.append(item)
+        if progress is not None:
+            progress(name, done, total)
+    return out

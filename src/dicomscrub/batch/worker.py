@@ -1,0 +1,227 @@
+"""The per-file steps of both passes: pure functions of (task, config) that never raise.
+
+Each runs unchanged in-process, on a process pool or on a Dask worker. The one broad
+``except`` of the tool lives here: any failure becomes a per-file outcome with a reason
+that names no PHI, and nothing is written to the release folder for that file.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+
+import numpy as np
+from pydicom.dataset import Dataset
+
+from dicomscrub.audit.sidecar import write_sidecar
+from dicomscrub.batch.paths import flagged_components
+from dicomscrub.config import DeidConfig
+from dicomscrub.errors import DicomScrubError, InputError
+from dicomscrub.header.anonymize import HeaderAnonymizer
+from dicomscrub.header.keys import load_or_create_key
+from dicomscrub.header.phi import header_terms, sidecar_phi
+from dicomscrub.header.profile import HeaderProfile
+from dicomscrub.header.pseudonyms import Pseudonymizer
+from dicomscrub.io.frames import edit_frames, number_of_frames, read_frame
+from dicomscrub.io.read import read_full, read_header
+from dicomscrub.io.write import write_dataset
+from dicomscrub.models import BBox, DetectResult, FileOutcome, Status, Thumbnail
+from dicomscrub.pixels.detect import detect_phi_boxes
+from dicomscrub.pixels.ocr.base import get_engine
+from dicomscrub.pixels.phi_policy import PhiMatcher
+from dicomscrub.pixels.redact import fill_for, random_text_masks, redact_frame, stamp_text
+from dicomscrub.pixels.render import thumbnail_rgb, to_display
+
+log = logging.getLogger(__name__)
+
+_SIGNATURE_KEYWORDS = (
+    "Modality",
+    "Manufacturer",
+    "ManufacturerModelName",
+    "TransducerData",
+    "TransducerType",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class DetectTask:
+    """Pass 1 input for one file."""
+
+    path: Path
+    relpath: str
+
+
+@dataclass(frozen=True, slots=True)
+class RedactTask:
+    """Pass 2 input for one file: the group's boxes and where the output goes."""
+
+    path: Path
+    relpath: str
+    out_relpath: str
+    boxes: tuple[BBox, ...]
+    searched: bool
+    leaf_union: bool
+    leaf_key: str
+    signature: str
+
+
+def leaf_key_of(relpath: str) -> str:
+    """The leaf folder of a file, relative to the input root (``.`` for the root)."""
+    return PurePosixPath(relpath).parent.as_posix()
+
+
+def transducer_signature(ds: Dataset) -> str:
+    """What identifies one screen layout: device, probe, matrix size and colour model."""
+    parts = []
+    for keyword in _SIGNATURE_KEYWORDS:
+        try:
+            value = ds.get(keyword, "")
+        except Exception:
+            value = ""
+        parts.append(str(value).strip() if value is not None else "")
+    parts.append(f"{ds.get('Rows', '?')}x{ds.get('Columns', '?')}")
+    parts.append(str(ds.get("PhotometricInterpretation", "")).strip())
+    return "|".join(parts)
+
+
+def matcher_for(ds: Dataset) -> PhiMatcher:
+    """The PHI matcher built from this file's own header at every depth."""
+    return PhiMatcher.from_header(*header_terms(ds))
+
+
+def detect_file(task: DetectTask, config: DeidConfig) -> DetectResult:
+    """Pass 1: read the header, find PHI boxes on sampled frames; never raises."""
+    leaf_key = leaf_key_of(task.relpath)
+    try:
+        ds = read_header(task.path)
+        matcher = matcher_for(ds)
+        signature = transducer_signature(ds)
+        frames = number_of_frames(ds)
+        flagged = flagged_components(task.relpath, matcher)
+        if frames == 0 or not config.pixels.enabled:
+            return DetectResult(
+                task.relpath, (), leaf_key, signature, frames, frames > 0, flagged=flagged
+            )
+        _check_geometry(ds)
+        engine = get_engine(config.pixels)
+        detection = detect_phi_boxes(
+            lambda i: read_frame(task.path, ds, i), ds, frames, config.pixels, engine, matcher
+        )
+        return DetectResult(
+            task.relpath,
+            detection.boxes,
+            leaf_key,
+            signature,
+            frames,
+            True,
+            searched=any(r > 0 for r in config.pixels.margin_ratios()),
+            flagged=flagged,
+        )
+    except Exception as exc:
+        return DetectResult(task.relpath, (), leaf_key, "", 0, False, error=_reason(exc))
+
+
+def redact_file(task: RedactTask, config: DeidConfig) -> FileOutcome:
+    """Pass 2: redact every frame, de-identify the header, write output and sidecar."""
+    try:
+        return _redact(task, config)
+    except Exception as exc:
+        log.debug("file failed", exc_info=True)
+        return FileOutcome(task.relpath, Status.FAILED, reason=_reason(exc))
+
+
+def _redact(task: RedactTask, config: DeidConfig) -> FileOutcome:
+    ds = read_full(task.path)
+    phi = sidecar_phi(ds)
+    frames = number_of_frames(ds)
+    want_thumbs = config.output.pdf_report is not None
+    before: Thumbnail | None = None
+    after: Thumbnail | None = None
+    cleaned = False
+    if frames and config.pixels.enabled:
+        _check_geometry(ds)
+        rows, cols = int(ds.Rows), int(ds.Columns)
+        boxes = [b.clipped(rows, cols) for b in task.boxes]
+        if want_thumbs:
+            before = _thumb(read_frame(task.path, ds, 0), ds, config.output.thumbnail_px)
+        if boxes:
+            masks = []
+            if config.pixels.random_text:
+                seed = _seed(task.relpath)
+                masks = random_text_masks(boxes, rows, cols, seed, config.pixels.text_bold)
+            source_photometric = str(ds.get("PhotometricInterpretation", "")).strip()
+
+            def editor(frame: np.ndarray, index: int) -> None:
+                photometric = source_photometric
+                if frame.ndim == 3 and photometric.startswith("YBR") and photometric != "YBR_FULL":
+                    photometric = "RGB"  # decoders hand colour back as RGB
+                fill = fill_for(ds, photometric)
+                redact_frame(frame, boxes, fill)
+                if masks:
+                    stamp_text(frame, masks, fill)
+
+            edit_frames(ds, editor)
+        cleaned = task.searched
+        if want_thumbs:
+            first = read_frame_from_dataset(ds) if boxes else None
+            after = _thumb(first, ds, config.output.thumbnail_px) if first is not None else before
+    key = load_or_create_key(config.key_path)
+    pseudo = Pseudonymizer(
+        key,
+        config.header.patient_prefix,
+        (config.header.date_shift_min_days, config.header.date_shift_max_days),
+    )
+    HeaderAnonymizer(HeaderProfile(), pseudo).anonymize(ds, pixels_cleaned=cleaned)
+    out_path = config.output.output / task.out_relpath
+    write_dataset(out_path, ds)
+    write_sidecar(
+        config.output.headers,
+        task.relpath,
+        source=task.path.resolve(),
+        output=out_path.resolve(),
+        num_frames=frames,
+        boxes=task.boxes,
+        leaf_union=task.leaf_union,
+        leaf_key=task.leaf_key,
+        signature=task.signature,
+        phi=phi,
+    )
+    return FileOutcome(
+        task.relpath,
+        Status.DONE,
+        output=str(out_path),
+        num_frames=frames,
+        boxes=task.boxes,
+        before=before,
+        after=after,
+    )
+
+
+def read_frame_from_dataset(ds: Dataset) -> np.ndarray:
+    """Frame 0 of an in-memory dataset (after redaction)."""
+    from pydicom.pixels import pixel_array
+
+    return np.asarray(pixel_array(ds, index=0))
+
+
+def _thumb(frame: np.ndarray, ds: Dataset, max_px: int) -> Thumbnail:
+    rgb, scale = thumbnail_rgb(to_display(frame, ds), max_px)
+    return Thumbnail(width=rgb.shape[1], height=rgb.shape[0], rgb=rgb.tobytes(), scale=scale)
+
+
+def _check_geometry(ds: Dataset) -> None:
+    for keyword in ("Rows", "Columns", "BitsAllocated"):
+        if not ds.get(keyword):
+            raise InputError(f"pixel data present but {keyword} is missing")
+
+
+def _seed(relpath: str) -> int:
+    return sum(relpath.encode("utf-8")) * 2654435761 % (1 << 32)
+
+
+def _reason(exc: BaseException) -> str:
+    """A PHI-free, one-line reason: our own messages as they are, others by type."""
+    if isinstance(exc, DicomScrubError):
+        return str(exc).splitlines()[0][:300] if str(exc) else type(exc).__name__
+    return f"unexpected {type(exc).__name__}"

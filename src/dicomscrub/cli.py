@@ -1,0 +1,297 @@
+"""The command line: ``dicomscrub run|demo`` and the original ``redact_dicom_image_phi.py``.
+
+Exit status: 0 every file de-identified (or skipped), 1 some files failed, 2 usage error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+from dicomscrub import __version__
+from dicomscrub.config import BatchConfig, DeidConfig, HeaderConfig, OutputConfig, PixelConfig
+from dicomscrub.errors import ConfigError, DicomScrubError
+from dicomscrub.models import FileOutcome, RunSummary
+
+log = logging.getLogger("dicomscrub")
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+
+
+def add_run_arguments(parser: argparse.ArgumentParser) -> None:
+    """The original tool's flags (names and defaults kept) plus this tool's additions."""
+    d = PixelConfig()
+    parser.add_argument("--input", required=True, type=Path, help="DICOM file or folder")
+    parser.add_argument("--output", required=True, type=Path, help="release folder (no PHI)")
+    parser.add_argument(
+        "--headers",
+        required=True,
+        type=Path,
+        help="private folder for sidecars, key and run record",
+    )
+    parser.add_argument(
+        "--recursive",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="walk subfolders (default on; --no-recursive turns it off)",
+    )
+    parser.add_argument(
+        "--overwrite", action="store_true", help="redo files already finished (default: skip them)"
+    )
+    parser.add_argument(
+        "--samples",
+        type=int,
+        default=d.samples,
+        help="frames sampled per multi-frame file for detection (default 5)",
+    )
+    for side in ("top", "bottom", "left", "right"):
+        parser.add_argument(
+            f"--{side}-ratio",
+            type=float,
+            default=0.25,
+            help=f"fraction of the image searched at the {side} (0 = off)",
+        )
+    parser.add_argument(
+        "--padding",
+        type=int,
+        default=d.padding_px,
+        help="pixels of padding around each region given to OCR (default 8)",
+    )
+    parser.add_argument(
+        "--merge-iou",
+        type=float,
+        default=d.merge_iou,
+        help="IoU above which boxes merge (default 0.2)",
+    )
+    parser.add_argument(
+        "--expand",
+        type=int,
+        default=d.expand_px,
+        help="pixels added around each merged box (default 8)",
+    )
+    parser.add_argument(
+        "--patient-prefix", default="anon", help="prefix of patient pseudonyms (default anon)"
+    )
+    parser.add_argument(
+        "--random-text",
+        action="store_true",
+        help="draw random letters and digits inside redacted boxes",
+    )
+    parser.add_argument("--text-bold", action="store_true", help="bold replacement text")
+    parser.add_argument(
+        "--pdf-report",
+        type=Path,
+        default=None,
+        help="write a PDF of original vs redacted first frames (private: it shows the originals)",
+    )
+    extra = parser.add_argument_group("dicomscrub additions")
+    extra.add_argument("--jobs", type=int, default=0, help="worker processes (default: all cores)")
+    extra.add_argument(
+        "--key-file",
+        type=Path,
+        default=None,
+        help="secret project key (default: <headers>/.dicomscrub.key, created on first use)",
+    )
+    extra.add_argument(
+        "--scheduler", default=None, help="Dask distributed scheduler address, e.g. tcp://host:8786"
+    )
+    extra.add_argument(
+        "--no-pixels",
+        action="store_true",
+        help="de-identify headers only; pixel data is not decoded",
+    )
+    extra.add_argument("--ocr-engine", default=d.ocr_engine, help="OCR engine (default tesseract)")
+    extra.add_argument(
+        "--tesseract-psm",
+        type=int,
+        default=d.tesseract_psm,
+        help="Tesseract page segmentation mode (default 11; the original used 6)",
+    )
+    extra.add_argument(
+        "--tesseract-whitelist",
+        default=None,
+        help="Tesseract character whitelist; 'original' = A-Z 0-9 : / . -",
+    )
+    extra.add_argument(
+        "--no-leaf-union", action="store_true", help="redact each file with its own boxes only"
+    )
+    extra.add_argument("--no-progress", action="store_true", help="no progress bar")
+    extra.add_argument("-v", "--verbose", action="count", default=0, help="more log output")
+
+
+def config_from_args(args: argparse.Namespace) -> DeidConfig:
+    """Build the frozen config from parsed flags."""
+    return DeidConfig(
+        header=HeaderConfig(patient_prefix=args.patient_prefix, key_file=args.key_file),
+        pixels=PixelConfig(
+            enabled=not args.no_pixels,
+            samples=args.samples,
+            top_ratio=args.top_ratio,
+            bottom_ratio=args.bottom_ratio,
+            left_ratio=args.left_ratio,
+            right_ratio=args.right_ratio,
+            padding_px=args.padding,
+            merge_iou=args.merge_iou,
+            expand_px=args.expand,
+            ocr_engine=args.ocr_engine,
+            tesseract_psm=args.tesseract_psm,
+            tesseract_whitelist=args.tesseract_whitelist,
+            leaf_union=not args.no_leaf_union,
+            random_text=args.random_text,
+            text_bold=args.text_bold,
+        ),
+        batch=BatchConfig(
+            recursive=args.recursive,
+            overwrite=args.overwrite,
+            jobs=args.jobs,
+            scheduler=args.scheduler,
+            progress=not args.no_progress,
+        ),
+        output=OutputConfig(
+            input=args.input,
+            output=args.output,
+            headers=args.headers,
+            pdf_report=args.pdf_report,
+        ),
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="dicomscrub",
+        description="De-identify DICOM files: header profile, burned-in text, audit sidecars.",
+    )
+    parser.add_argument("--version", action="version", version=f"dicomscrub {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True)
+    run = sub.add_parser("run", help="de-identify a file or folder")
+    add_run_arguments(run)
+    demo = sub.add_parser("demo", help="generate sample data with fake PHI and de-identify it")
+    demo.add_argument(
+        "--dir",
+        type=Path,
+        default=Path("demo-output"),
+        help="where samples, outputs and report go (default ./demo-output)",
+    )
+    demo.add_argument("--jobs", type=int, default=0)
+    demo.add_argument("-v", "--verbose", action="count", default=0)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``dicomscrub`` console command."""
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # argparse exits 2 on usage errors, 0 on --help
+        return int(exc.code or 0)
+    _configure_logging(args.verbose)
+    try:
+        if args.command == "demo":
+            return _demo(args)
+        return _run(config_from_args(args))
+    except ConfigError as exc:
+        print(f"dicomscrub: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except DicomScrubError as exc:
+        print(f"dicomscrub: error: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+
+
+def original_main(argv: Sequence[str] | None = None) -> int:
+    """The original ``redact_dicom_image_phi.py`` command line: the same as ``dicomscrub run``."""
+    return main(["run", *(sys.argv[1:] if argv is None else argv)])
+
+
+def _run(config: DeidConfig) -> int:
+    from dicomscrub.audit.runlog import write_run_record
+    from dicomscrub.batch.run import run_batch
+
+    config.validate()
+    if not config.output.input.exists():
+        raise ConfigError(f"--input {config.output.input} does not exist")
+    started = time.monotonic()
+    progress = _progress_printer() if config.batch.progress else None
+    summary, outcomes = run_batch(config, progress)
+    elapsed = time.monotonic() - started
+    write_run_record(config, summary, outcomes, elapsed)
+    if config.output.pdf_report is not None:
+        from dicomscrub.report.pdf import write_pdf_report
+
+        write_pdf_report(config.output.pdf_report, summary, outcomes)
+    _print_summary(summary, config, elapsed)
+    return summary.exit_code
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from dicomscrub.samples import write_sample_set
+
+    root: Path = args.dir
+    samples = root / "input"
+    paths = write_sample_set(samples)
+    print(f"wrote {len(paths)} sample DICOM files with fake burned-in PHI to {samples}")
+    config = DeidConfig(
+        batch=BatchConfig(jobs=args.jobs, overwrite=True),
+        output=OutputConfig(
+            input=samples,
+            output=root / "output",
+            headers=root / "headers",
+            pdf_report=root / "report.pdf",
+        ),
+    )
+    code = _run(config)
+    print(
+        f"inputs:   {samples}\noutputs:  {root / 'output'}\nsidecars: {root / 'headers'}"
+        f"\nreport:   {root / 'report.pdf'}"
+    )
+    return code
+
+
+def _progress_printer():  # type: ignore[no-untyped-def]
+    """tqdm bars on a terminal; a log line per 10% otherwise."""
+    bars: dict[str, object] = {}
+    interactive = sys.stderr.isatty()
+
+    def update(name: str, done: int, total: int) -> None:
+        if interactive:
+            from tqdm import tqdm
+
+            bar = bars.get(name)
+            if bar is None:
+                bar = bars[name] = tqdm(total=total, desc=name, unit="file", file=sys.stderr)
+            bar.update(1)  # type: ignore[attr-defined]
+            if done == total:
+                bar.close()  # type: ignore[attr-defined]
+        elif total and (done == total or done * 10 // total != (done - 1) * 10 // total):
+            print(f"{name}: {done}/{total} files", file=sys.stderr, flush=True)
+
+    return update
+
+
+def _print_summary(summary: RunSummary, config: DeidConfig, elapsed: float) -> None:
+    print(
+        f"dicomscrub: {summary.discovered} DICOM files: {summary.done} done, "
+        f"{summary.skipped} skipped, {summary.failed} failed; {summary.not_dicom} other files "
+        f"ignored; {summary.frames} frames, {summary.boxes} boxes redacted; {elapsed:.1f} s"
+    )
+    if summary.failures:
+        print("failed files (paths as they would appear in the release folder):")
+        for path, reason in summary.failures:
+            print(f"  {path}: {reason}")
+    print(f"release folder: {config.output.output}")
+    print(f"private sidecars and run record: {config.output.headers}")
+    if config.output.pdf_report is not None:
+        print(f"PDF report (private): {config.output.pdf_report}")
+
+
+def _configure_logging(verbosity: int) -> None:
+    level = logging.WARNING if verbosity == 0 else logging.INFO if verbosity == 1 else logging.DEBUG
+    logging.basicConfig(
+        level=level, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr
+    )
+
+
+__all__ = ["FileOutcome", "main", "original_main"]

@@ -1,0 +1,137 @@
+"""One typed, frozen configuration object shared by the CLI and the library API.
+
+``DeidConfig`` is built from defaults, then command-line flags; the secret project key is
+never part of it (the key file's *path* is, the key bytes are loaded by the worker).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from dicomscrub.errors import ConfigError
+
+#: Tesseract tuning of the original tool: upper-case letters, digits and date punctuation.
+ORIGINAL_WHITELIST = "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789:/.-"
+
+
+@dataclass(frozen=True, slots=True)
+class HeaderConfig:
+    """How headers are de-identified."""
+
+    patient_prefix: str = "anon"
+    key_file: Path | None = None  # default: <headers>/.dicomscrub.key
+    date_shift_min_days: int = -3650
+    date_shift_max_days: int = -365
+    keep_private: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class PixelConfig:
+    """How burned-in text is searched for and redacted."""
+
+    enabled: bool = True
+    samples: int = 5
+    top_ratio: float = 0.25
+    bottom_ratio: float = 0.25
+    left_ratio: float = 0.25
+    right_ratio: float = 0.25
+    padding_px: int = 8
+    merge_iou: float = 0.2
+    expand_px: int = 8
+    ocr_engine: str = "tesseract"
+    tesseract_psm: int = 11
+    tesseract_whitelist: str | None = None
+    min_confidence: float = 0.0
+    leaf_union: bool = True
+    random_text: bool = False
+    text_bold: bool = False
+
+    def margin_ratios(self) -> tuple[float, float, float, float]:
+        return (self.top_ratio, self.bottom_ratio, self.left_ratio, self.right_ratio)
+
+
+@dataclass(frozen=True, slots=True)
+class BatchConfig:
+    """How files are found and scheduled."""
+
+    recursive: bool = True
+    overwrite: bool = False
+    jobs: int = 0  # 0 = all cores
+    scheduler: str | None = None  # Dask scheduler address
+    progress: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class OutputConfig:
+    """Where results go."""
+
+    input: Path = Path(".")
+    output: Path = Path("out")
+    headers: Path = Path("headers")
+    pdf_report: Path | None = None
+    thumbnail_px: int = 512
+
+
+@dataclass(frozen=True, slots=True)
+class DeidConfig:
+    """Everything one run needs, except the secret key itself."""
+
+    header: HeaderConfig = field(default_factory=HeaderConfig)
+    pixels: PixelConfig = field(default_factory=PixelConfig)
+    batch: BatchConfig = field(default_factory=BatchConfig)
+    output: OutputConfig = field(default_factory=OutputConfig)
+
+    @property
+    def key_path(self) -> Path:
+        """Where the project key lives: ``--key-file`` or beside the sidecars."""
+        if self.header.key_file is not None:
+            return self.header.key_file
+        return self.output.headers / ".dicomscrub.key"
+
+    def validate(self) -> DeidConfig:
+        """Raise :class:`ConfigError` naming the first invalid setting; return ``self``."""
+        p = self.pixels
+        for name, value in zip(
+            ("top-ratio", "bottom-ratio", "left-ratio", "right-ratio"),
+            p.margin_ratios(),
+            strict=True,
+        ):
+            if not 0.0 <= value <= 1.0:
+                raise ConfigError(f"--{name} must be between 0.0 and 1.0, got {value}")
+        if p.samples < 1:
+            raise ConfigError(f"--samples must be at least 1, got {p.samples}")
+        if p.padding_px < 0 or p.expand_px < 0:
+            raise ConfigError("--padding and --expand must not be negative")
+        if not 0.0 <= p.merge_iou <= 1.0:
+            raise ConfigError(f"--merge-iou must be between 0.0 and 1.0, got {p.merge_iou}")
+        if not 0.0 <= p.min_confidence <= 1.0:
+            raise ConfigError("--min-confidence must be between 0.0 and 1.0")
+        if self.batch.jobs < 0:
+            raise ConfigError(f"--jobs must be 0 (all cores) or more, got {self.batch.jobs}")
+        h = self.header
+        if not h.patient_prefix or not all(c.isalnum() or c in "_-" for c in h.patient_prefix):
+            raise ConfigError("--patient-prefix must be non-empty letters, digits, '_' or '-'")
+        if h.date_shift_min_days > h.date_shift_max_days:
+            raise ConfigError("date shift range is empty (min > max)")
+        o = self.output
+        out, inp = o.output.resolve(), o.input.resolve()
+        if out == inp or (inp.is_dir() and out.is_relative_to(inp)):
+            raise ConfigError("--output must not be the input folder or inside it")
+        if o.headers.resolve().is_relative_to(out):
+            raise ConfigError("--headers must not be inside --output (it holds original values)")
+        return self
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-friendly view (paths as strings). Holds no secret."""
+
+        def conv(value: Any) -> Any:
+            if isinstance(value, Path):
+                return str(value)
+            if isinstance(value, dict):
+                return {k: conv(v) for k, v in value.items()}
+            return value
+
+        return {k: conv(v) for k, v in dataclasses.asdict(self).items()}

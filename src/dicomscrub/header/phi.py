@@ -1,0 +1,112 @@
+"""The identifying values of a file's own header.
+
+Used twice: as the ``phi`` block of the private sidecar (the data owner's crosswalk), and
+as the terms the pixel step looks for in burned-in text. Values are collected before the
+header is de-identified and never logged.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from pydicom.dataset import Dataset
+
+#: Top-level keywords copied into the sidecar's ``phi`` block when present.
+SIDECAR_KEYWORDS = (
+    "PatientName", "PatientID", "PatientBirthDate", "PatientSex", "PatientAge",
+    "OtherPatientIDs", "OtherPatientNames", "PatientAddress", "PatientTelephoneNumbers",
+    "StudyDate", "SeriesDate", "AcquisitionDate", "ContentDate", "StudyTime",
+    "AccessionNumber", "StudyID", "InstitutionName", "InstitutionAddress",
+    "InstitutionalDepartmentName", "ReferringPhysicianName", "PerformingPhysicianName",
+    "OperatorsName", "PhysiciansOfRecord", "NameOfPhysiciansReadingStudy", "StationName",
+    "DeviceSerialNumber", "StudyInstanceUID", "SeriesInstanceUID", "SOPInstanceUID",
+)  # fmt: skip
+
+#: Keywords (at any depth) whose values are identifying and may be burned into pixels.
+TERM_KEYWORDS = frozenset(
+    {
+        "PatientID", "OtherPatientIDs", "IssuerOfPatientID", "PatientAddress",
+        "PatientTelephoneNumbers", "PatientBirthDate", "AccessionNumber", "StudyID",
+        "RequestedProcedureID", "ScheduledProcedureStepID", "PerformedProcedureStepID",
+        "AdmissionID", "InstitutionName", "InstitutionAddress", "InstitutionalDepartmentName",
+        "StationName", "DeviceSerialNumber", "MedicalRecordLocator",
+        "MilitaryRank", "BranchOfService", "RegionOfResidence", "CountryOfResidence",
+        "EthnicGroup", "Occupation", "PatientReligiousPreference", "ResponsibleOrganization",
+        "ReferringPhysicianAddress", "ReferringPhysicianTelephoneNumbers", "OtherPatientNames",
+        "PatientBirthName", "PatientMotherBirthName",
+    }
+)  # fmt: skip
+
+_DATE_KEYWORD_SUFFIXES = ("Date", "DateTime")
+
+
+def sidecar_phi(ds: Dataset) -> dict[str, str]:
+    """Original values of the identifying top-level elements, as strings."""
+    out: dict[str, str] = {}
+    for keyword in SIDECAR_KEYWORDS:
+        try:
+            value = ds.get(keyword)
+        except Exception:
+            continue
+        if value is None:
+            continue
+        text = _text(value.value if hasattr(value, "value") else value)
+        if text:
+            out[keyword] = text
+    return out
+
+
+def header_terms(ds: Dataset) -> tuple[list[str], list[str], list[str]]:
+    """``(names, identifiers, dates)``: identifying strings from every sequence depth.
+
+    ``names`` holds every person-name value (PN VR), ``identifiers`` the values of
+    identifying keywords, ``dates`` every DA/DT value (``YYYYMMDD`` prefix).
+    """
+    names: list[str] = []
+    ids: list[str] = []
+    dates: list[str] = []
+    for keyword, vr, text in _walk_text(ds):
+        if vr == "PN":
+            names.append(text)
+        elif vr in ("DA", "DT") or keyword.endswith(_DATE_KEYWORD_SUFFIXES):
+            dates.append(text[:8])
+        elif keyword in TERM_KEYWORDS:
+            ids.append(text)
+    return names, ids, dates
+
+
+_BULK_TAGS = frozenset({0x7FE00010, 0x7FE00008, 0x7FE00009})
+
+
+def _walk_text(ds: Dataset) -> Iterator[tuple[str, str, str]]:
+    for tag in list(ds.keys()):
+        if int(tag) in _BULK_TAGS or (int(tag) >> 16) & 0xFF01 == 0x6000:
+            continue
+        try:
+            elem = ds[tag]
+        except Exception:
+            continue
+        if elem.VR == "SQ":
+            for item in elem.value or ():
+                yield from _walk_text(item)
+            continue
+        if elem.VR not in ("PN", "LO", "SH", "LT", "ST", "UT", "DA", "DT", "CS", "AE", "UC"):
+            continue
+        try:
+            values = elem.value if elem.VM > 1 else [elem.value]
+        except Exception:
+            continue
+        for value in values:
+            text = _text(value)
+            if text:
+                yield elem.keyword, elem.VR, text
+
+
+def _text(value: object) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, (list, tuple)) or type(value).__name__ == "MultiValue":
+        return "\\".join(_text(v) for v in value)  # type: ignore[union-attr]
+    if isinstance(value, bytes):
+        return ""
+    return str(value).strip()

@@ -1,0 +1,1 @@
+"""Reading, frame access and atomic writing of DICOM files."""

@@ -1,0 +1,214 @@
+"""Frame-by-frame access to pixel data, and writing redacted frames back.
+
+Native (uncompressed) pixel data is edited in place through a NumPy view of the stored
+bytes, so redacting a whole cine costs one copy of the bytes and no decoding. Compressed
+pixel data is decoded one frame at a time; lossless syntaxes with an encoder are
+re-encoded in the same syntax, everything else is written as Explicit VR Little Endian
+(never re-encoded lossy).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+from pydicom.dataset import Dataset
+from pydicom.encaps import encapsulate
+from pydicom.pixels import get_encoder, iter_pixels, pack_bits, pixel_array, unpack_bits
+from pydicom.uid import (
+    UID,
+    ExplicitVRBigEndian,
+    ExplicitVRLittleEndian,
+    JPEG2000Lossless,
+    JPEGLSLossless,
+    RLELossless,
+)
+
+from dicomscrub.errors import RedactionError
+
+log = logging.getLogger(__name__)
+
+#: Compressed syntaxes we re-encode in place after redaction (lossless both ways).
+REENCODABLE = frozenset({RLELossless, JPEGLSLossless, JPEG2000Lossless})
+#: Photometric interpretations of native data we can edit directly.
+NATIVE_EDITABLE = frozenset({"MONOCHROME1", "MONOCHROME2", "RGB", "PALETTE COLOR", "YBR_FULL"})
+
+FrameEditor = Callable[[np.ndarray, int], None]
+
+
+def transfer_syntax(ds: Dataset) -> UID:
+    """The dataset's transfer syntax (Explicit VR Little Endian when unknown)."""
+    meta = getattr(ds, "file_meta", None)
+    uid = meta.get("TransferSyntaxUID") if meta is not None else None
+    if uid is None:
+        little = getattr(ds, "is_little_endian", True)
+        implicit = getattr(ds, "is_implicit_VR", False)
+        if little is False:
+            return ExplicitVRBigEndian
+        return UID("1.2.840.10008.1.2") if implicit else ExplicitVRLittleEndian
+    return UID(str(uid))
+
+
+def number_of_frames(ds: Dataset) -> int:
+    """NumberOfFrames, 1 when absent or invalid, 0 without pixel data."""
+    if "PixelData" not in ds and "FloatPixelData" not in ds and "DoubleFloatPixelData" not in ds:
+        return 0
+    try:
+        value = int(ds.get("NumberOfFrames", 1) or 1)
+    except (TypeError, ValueError):
+        value = 1
+    return max(value, 1)
+
+
+def read_frame(path: Path, ds: Dataset, index: int) -> np.ndarray:
+    """Decode one frame (colour converted to RGB) without decoding the others."""
+    try:
+        return np.asarray(pixel_array(path, index=index))
+    except Exception as first:
+        try:
+            return np.asarray(pixel_array(ds, index=index))
+        except Exception as exc:
+            raise RedactionError(
+                f"pixel data cannot be decoded ({type(exc).__name__}: {_short(exc)})"
+            ) from first
+
+
+def edit_frames(ds: Dataset, editor: FrameEditor) -> str:
+    """Run ``editor(frame, index)`` on every frame of ``ds`` and store the result in ``ds``.
+
+    Returns a short note on how the pixel data was written (for the audit record).
+    """
+    syntax = transfer_syntax(ds)
+    if not syntax.is_compressed and syntax != ExplicitVRBigEndian:
+        return _edit_native(ds, editor)
+    return _edit_compressed(ds, syntax, editor)
+
+
+def _native_view(ds: Dataset) -> np.ndarray:
+    rows, cols = int(ds.Rows), int(ds.Columns)
+    spp = int(ds.get("SamplesPerPixel", 1) or 1)
+    frames = number_of_frames(ds)
+    bits = int(ds.BitsAllocated)
+    signed = int(ds.get("PixelRepresentation", 0) or 0) == 1
+    dtype = {8: np.uint8, 16: np.uint16, 32: np.uint32}.get(bits)
+    if dtype is None:
+        raise RedactionError(f"native BitsAllocated {bits} cannot be edited")
+    if signed:
+        dtype = {8: np.int8, 16: np.int16, 32: np.int32}[bits]
+    data = np.frombuffer(bytearray(ds.PixelData), dtype=np.dtype(dtype).newbyteorder("<"))
+    expected = frames * rows * cols * spp
+    if data.size < expected:
+        raise RedactionError("pixel data is shorter than Rows x Columns x frames")
+    data = data[:expected]
+    if spp == 1:
+        return data.reshape(frames, rows, cols)
+    if int(ds.get("PlanarConfiguration", 0) or 0) == 1:
+        return data.reshape(frames, spp, rows, cols).transpose(0, 2, 3, 1)
+    return data.reshape(frames, rows, cols, spp)
+
+
+def _edit_native(ds: Dataset, editor: FrameEditor) -> str:
+    photometric = str(ds.get("PhotometricInterpretation", "")).strip()
+    if photometric not in NATIVE_EDITABLE:
+        raise RedactionError(f"native {photometric or 'unknown'} pixel data cannot be edited")
+    if int(ds.BitsAllocated) == 1:
+        frames = number_of_frames(ds)
+        rows, cols = int(ds.Rows), int(ds.Columns)
+        bits = unpack_bits(ds.PixelData)[: frames * rows * cols].reshape(frames, rows, cols)
+        for index in range(frames):
+            editor(bits[index], index)
+        ds.PixelData = pack_bits(bits.ravel())
+        return "native 1-bit, edited in place"
+    view = _native_view(ds)
+    for index in range(view.shape[0]):
+        editor(view[index], index)
+    base = view.base if view.base is not None else view
+    raw = np.ascontiguousarray(base).tobytes()
+    stored = bytes(ds.PixelData)
+    ds.PixelData = raw + stored[len(raw) :]
+    return "native, edited in place"
+
+
+def _edit_compressed(ds: Dataset, syntax: UID, editor: FrameEditor) -> str:
+    frames = number_of_frames(ds)
+    if syntax in REENCODABLE:
+        try:
+            return _reencode(ds, syntax, editor, frames)
+        except RedactionError:
+            raise
+        except Exception as exc:
+            log.info(
+                "re-encoding in %s failed (%s); writing native", syntax.name, type(exc).__name__
+            )
+    out: np.ndarray | None = None
+    try:
+        for index, frame in enumerate(iter_pixels(ds)):
+            arr = np.array(frame, copy=True)
+            editor(arr, index)
+            if out is None:
+                out = np.empty((frames, *arr.shape), dtype=arr.dtype)
+            out[index] = arr
+    except RedactionError:
+        raise
+    except Exception as exc:
+        raise RedactionError(
+            f"pixel data cannot be decoded ({type(exc).__name__}: {_short(exc)})"
+        ) from exc
+    if out is None:
+        raise RedactionError("no frames could be decoded")
+    spp = out.shape[-1] if out.ndim == 4 else 1
+    photometric = str(ds.get("PhotometricInterpretation", ""))
+    if spp == 3 and photometric.startswith("YBR"):
+        ds.PhotometricInterpretation = "RGB"
+    if spp == 3:
+        ds.PlanarConfiguration = 0
+    if out.dtype.itemsize == 1:
+        ds.BitsAllocated = 8
+    elif out.dtype.itemsize == 2:
+        ds.BitsAllocated = 16
+    if syntax.is_compressed and not syntax.is_lossless:
+        ds.LossyImageCompression = "01"
+    ds.PixelData = out.astype(out.dtype.newbyteorder("<"), copy=False).tobytes()
+    ds["PixelData"].VR = "OB" if ds.BitsAllocated <= 8 else "OW"
+    ds.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
+    return f"decoded from {syntax.name}, written as Explicit VR Little Endian"
+
+
+def _reencode(ds: Dataset, syntax: UID, editor: FrameEditor, frames: int) -> str:
+    encoder = get_encoder(syntax)
+    if not encoder.is_available:
+        raise ValueError("no encoder plugin")
+    photometric = str(ds.get("PhotometricInterpretation", ""))
+    if photometric in ("YBR_RCT", "YBR_ICT", "YBR_FULL_422"):
+        raise ValueError("colour transform on decode")
+    fragments = []
+    for index, frame in enumerate(iter_pixels(ds, raw=True)):
+        arr = np.array(frame, copy=True)
+        editor(arr, index)
+        fragments.append(
+            encoder.encode(
+                arr,
+                rows=int(ds.Rows),
+                columns=int(ds.Columns),
+                samples_per_pixel=int(ds.get("SamplesPerPixel", 1)),
+                bits_allocated=int(ds.BitsAllocated),
+                bits_stored=int(ds.BitsStored),
+                pixel_representation=int(ds.get("PixelRepresentation", 0)),
+                photometric_interpretation=photometric,
+                planar_configuration=int(ds.get("PlanarConfiguration", 0) or 0),
+                number_of_frames=1,
+            )
+        )
+    if len(fragments) != frames:
+        raise ValueError("frame count mismatch")
+    ds.PixelData = encapsulate(fragments)
+    ds["PixelData"].VR = "OB"
+    ds["PixelData"].is_undefined_length = True
+    return f"re-encoded losslessly in {syntax.name}"
+
+
+def _short(exc: BaseException) -> str:
+    text = str(exc).splitlines()[0] if str(exc) else ""
+    return text[:160]

@@ -1,0 +1,83 @@
+"""Recognise DICOM files by content and read them."""
+
+from __future__ import annotations
+
+import struct
+from pathlib import Path
+
+from pydicom import dcmread
+from pydicom.dataset import Dataset
+
+from dicomscrub.errors import InputError
+
+DICOMDIR_SOP_CLASS = "1.2.840.10008.1.3.10"
+_IDENTIFYING = ("SOPClassUID", "SOPInstanceUID", "StudyInstanceUID", "Modality", "PatientID")
+
+
+class FileKind:
+    """What discovery found at a path."""
+
+    DICOM = "dicom"
+    DICOMDIR = "dicomdir"
+    NOT_DICOM = "not-dicom"
+
+
+def sniff(path: Path) -> str:
+    """Classify ``path`` as DICOM, DICOMDIR or not DICOM by its content, not its name.
+
+    A file with the ``DICM`` preamble marker is DICOM. Without it, the first element must
+    look like a group 0002/0008 tag in either byte order and a forced parse must yield an
+    identifying attribute.
+    """
+    try:
+        with path.open("rb") as fh:
+            head = fh.read(132)
+    except OSError:
+        return FileKind.NOT_DICOM
+    if len(head) == 132 and head[128:132] == b"DICM":
+        return _dicomdir_or_dicom(path)
+    if len(head) < 8:
+        return FileKind.NOT_DICOM
+    group_le = struct.unpack("<H", head[:2])[0]
+    group_be = struct.unpack(">H", head[:2])[0]
+    if group_le not in (0x0002, 0x0008) and group_be not in (0x0002, 0x0008):
+        return FileKind.NOT_DICOM
+    try:
+        ds = dcmread(path, force=True, stop_before_pixels=True)
+    except Exception:
+        return FileKind.NOT_DICOM
+    if not any(k in ds for k in _IDENTIFYING):
+        return FileKind.NOT_DICOM
+    return _dicomdir_or_dicom(path, ds)
+
+
+def _dicomdir_or_dicom(path: Path, ds: Dataset | None = None) -> str:
+    if path.name.upper() == "DICOMDIR":
+        return FileKind.DICOMDIR
+    try:
+        if ds is None:
+            ds = dcmread(path, force=True, stop_before_pixels=True, specific_tags=[])
+        meta = getattr(ds, "file_meta", None)
+        sop = str(meta.get("MediaStorageSOPClassUID", "")) if meta is not None else ""
+    except Exception:
+        return FileKind.DICOM
+    return FileKind.DICOMDIR if sop == DICOMDIR_SOP_CLASS else FileKind.DICOM
+
+
+def read_header(path: Path) -> Dataset:
+    """Read the header; large values (pixel data) stay on disk until asked for."""
+    try:
+        return dcmread(path, force=True, defer_size=4096)
+    except Exception as exc:
+        raise InputError(f"unreadable DICOM header ({type(exc).__name__})") from exc
+
+
+def read_full(path: Path) -> Dataset:
+    """Read the whole object, pixel data as stored (not decoded)."""
+    try:
+        ds = dcmread(path, force=True)
+    except Exception as exc:
+        raise InputError(f"unreadable DICOM file ({type(exc).__name__})") from exc
+    if len(ds) == 0:
+        raise InputError("no data elements could be read")
+    return ds

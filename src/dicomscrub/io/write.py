@@ -1,0 +1,54 @@
+"""Write outputs atomically: a temporary name in the target folder, then a rename."""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from pydicom.dataset import Dataset
+
+from dicomscrub.errors import OutputError
+
+
+def atomic_write(path: Path, writer: Callable[[Path], None], *, mode: int | None = None) -> None:
+    """Call ``writer(tmp)`` then rename ``tmp`` to ``path``; nothing is left on failure."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
+    os.close(fd)
+    tmp = Path(name)
+    try:
+        writer(tmp)
+        if mode is not None:
+            os.chmod(tmp, mode)
+        os.replace(tmp, path)
+    except Exception as exc:
+        tmp.unlink(missing_ok=True)
+        if isinstance(exc, OutputError):
+            raise
+        raise OutputError(f"could not write {path.name} ({type(exc).__name__}: {exc})") from exc
+
+
+def write_dataset(path: Path, ds: Dataset) -> None:
+    """Write ``ds`` as a DICOM file (with preamble and file meta) atomically."""
+
+    def _write(tmp: Path) -> None:
+        try:
+            ds.save_as(tmp, enforce_file_format=True)
+        except (ValueError, AttributeError):
+            # Objects without SOP Class/Instance UIDs cannot get a full file meta header.
+            ds.save_as(tmp, enforce_file_format=False)
+
+    atomic_write(path, _write)
+
+
+def write_json(path: Path, data: dict[str, Any], *, mode: int = 0o600) -> None:
+    """Write JSON atomically with owner-only permissions."""
+
+    def _write(tmp: Path) -> None:
+        tmp.write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+
+    atomic_write(path, _write, mode=mode)

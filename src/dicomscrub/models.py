@@ -1,0 +1,133 @@
+"""Plain data shared by every stage: boxes, per-file results and outcomes."""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True, slots=True, order=True)
+class BBox:
+    """An axis-aligned rectangle in source-image pixels (``x``, ``y`` = top-left corner)."""
+
+    x: int
+    y: int
+    width: int
+    height: int
+
+    @property
+    def right(self) -> int:
+        return self.x + self.width
+
+    @property
+    def bottom(self) -> int:
+        return self.y + self.height
+
+    @property
+    def area(self) -> int:
+        return max(self.width, 0) * max(self.height, 0)
+
+    def intersection(self, other: BBox) -> int:
+        """Area shared by ``self`` and ``other`` (0 when they do not overlap)."""
+        w = min(self.right, other.right) - max(self.x, other.x)
+        h = min(self.bottom, other.bottom) - max(self.y, other.y)
+        return w * h if w > 0 and h > 0 else 0
+
+    def iou(self, other: BBox) -> float:
+        """Intersection over union in 0..1."""
+        inter = self.intersection(other)
+        if inter == 0:
+            return 0.0
+        return inter / float(self.area + other.area - inter)
+
+    def union(self, other: BBox) -> BBox:
+        """The smallest box that holds both boxes."""
+        x0, y0 = min(self.x, other.x), min(self.y, other.y)
+        x1, y1 = max(self.right, other.right), max(self.bottom, other.bottom)
+        return BBox(x0, y0, x1 - x0, y1 - y0)
+
+    def expanded(self, pixels: int, rows: int, cols: int) -> BBox:
+        """Grow by ``pixels`` on each side, clipped to an image of ``rows`` x ``cols``."""
+        x0 = max(0, self.x - pixels)
+        y0 = max(0, self.y - pixels)
+        x1 = min(cols, self.right + pixels)
+        y1 = min(rows, self.bottom + pixels)
+        return BBox(x0, y0, max(0, x1 - x0), max(0, y1 - y0))
+
+    def clipped(self, rows: int, cols: int) -> BBox:
+        """The part of the box inside an image of ``rows`` x ``cols``."""
+        return self.expanded(0, rows, cols)
+
+    def to_json(self) -> dict[str, int]:
+        """The sidecar form: ``{left, top, width, height}``."""
+        return {"left": self.x, "top": self.y, "width": self.width, "height": self.height}
+
+    @classmethod
+    def from_json(cls, data: dict[str, int]) -> BBox:
+        return cls(int(data["left"]), int(data["top"]), int(data["width"]), int(data["height"]))
+
+
+class Status(enum.Enum):
+    """How one input file ended."""
+
+    DONE = "done"
+    SKIPPED = "skipped"
+    FAILED = "failed"
+
+
+@dataclass(frozen=True, slots=True)
+class DetectResult:
+    """Pass 1 result for one file: the boxes found and what groups it."""
+
+    relpath: str
+    boxes: tuple[BBox, ...] = ()
+    leaf_key: str = ""
+    signature: str = ""
+    num_frames: int = 0
+    has_pixels: bool = False
+    searched: bool = False  # at least one margin was searched
+    flagged: tuple[int, ...] = ()  # relpath components that hold this file's PHI
+    error: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Thumbnail:
+    """A small 8-bit RGB rendering of the first frame, for reports (row-major bytes)."""
+
+    width: int
+    height: int
+    rgb: bytes
+    scale: float  # thumbnail pixels per source pixel
+
+
+@dataclass(frozen=True, slots=True)
+class FileOutcome:
+    """Pass 2 result for one file; ``reason`` says why it failed or was skipped."""
+
+    relpath: str
+    status: Status
+    reason: str = ""
+    output: str = ""
+    release_relpath: str = ""  # the PHI-free form of relpath, for anything printed
+    num_frames: int = 0
+    boxes: tuple[BBox, ...] = ()
+    before: Thumbnail | None = None
+    after: Thumbnail | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class RunSummary:
+    """Totals of one batch run."""
+
+    discovered: int
+    done: int
+    skipped: int
+    failed: int
+    not_dicom: int
+    frames: int
+    boxes: int
+    failures: tuple[tuple[str, str], ...] = field(default_factory=tuple)  # (release path, reason)
+
+    @property
+    def exit_code(self) -> int:
+        return 1 if self.failed else 0

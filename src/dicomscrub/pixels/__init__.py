@@ -1,0 +1,1 @@
+"""Burned-in text: find it in image margins, decide what is PHI, redact every frame."""

@@ -1,0 +1,128 @@
+"""Pass 1: find the boxes of burned-in PHI in a file's sampled frames."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from collections import defaultdict
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+from pydicom.dataset import Dataset
+
+from dicomscrub.config import PixelConfig
+from dicomscrub.models import BBox
+from dicomscrub.pixels.boxes import expand_boxes, merge_boxes
+from dicomscrub.pixels.ocr.base import OcrEngine, OcrWord
+from dicomscrub.pixels.phi_policy import PhiMatcher
+from dicomscrub.pixels.preprocess import prepare_region
+from dicomscrub.pixels.render import to_display
+from dicomscrub.pixels.roi import margin_regions
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class Detection:
+    """The PHI boxes of one file and what the search saw."""
+
+    boxes: tuple[BBox, ...]
+    frames_searched: int
+    regions_read: int
+    words: int
+    rules: tuple[tuple[str, int], ...]
+
+
+def sample_indices(num_frames: int, samples: int) -> list[int]:
+    """``samples`` frame indices spread evenly, first and last included."""
+    if num_frames <= 0:
+        return []
+    count = min(max(samples, 1), num_frames)
+    if count == 1:
+        return [0]
+    return sorted({round(i * (num_frames - 1) / (count - 1)) for i in range(count)})
+
+
+def detect_phi_boxes(
+    frame_at: Callable[[int], np.ndarray],
+    ds: Dataset,
+    num_frames: int,
+    config: PixelConfig,
+    engine: OcrEngine,
+    matcher: PhiMatcher,
+) -> Detection:
+    """OCR the margins of sampled frames and return merged, expanded PHI boxes.
+
+    ``frame_at(i)`` decodes frame ``i`` only. Identical regions (a static overlay on a
+    cine) are read once.
+    """
+    rows, cols = int(ds.Rows), int(ds.Columns)
+    regions = margin_regions(rows, cols, *config.margin_ratios())
+    found: list[BBox] = []
+    seen: set[bytes] = set()
+    rule_counts: dict[str, int] = defaultdict(int)
+    words_total = regions_read = frames = 0
+    for index in sample_indices(num_frames, config.samples):
+        display = to_display(frame_at(index), ds)
+        frames += 1
+        for region in regions:
+            crop = display[region.y : region.bottom, region.x : region.right]
+            digest = hashlib.blake2b(crop.tobytes(), digest_size=16).digest()
+            if digest in seen:
+                continue
+            seen.add(digest)
+            prepared = prepare_region(crop, cols, config.padding_px)
+            if prepared is None:
+                continue
+            regions_read += 1
+            words = engine.read_words(prepared.image)
+            words_total += len(words)
+            for box, rule in _phi_lines(words, matcher, config.min_confidence):
+                rule_counts[rule] += 1
+                found.append(_to_source(box, region, prepared.scale, prepared.padding_px))
+    merged = merge_boxes((b.clipped(rows, cols) for b in found), config.merge_iou)
+    boxes = expand_boxes(merged, config.expand_px, rows, cols)
+    log.debug(
+        "searched %d frames, %d regions, %d words, %d boxes",
+        frames,
+        regions_read,
+        words_total,
+        len(boxes),
+    )
+    return Detection(
+        boxes=tuple(merge_boxes(boxes, config.merge_iou)),
+        frames_searched=frames,
+        regions_read=regions_read,
+        words=words_total,
+        rules=tuple(sorted(rule_counts.items())),
+    )
+
+
+def _phi_lines(
+    words: Sequence[OcrWord], matcher: PhiMatcher, min_confidence: float
+) -> list[tuple[BBox, str]]:
+    """Boxes of whole lines that hold PHI (a whole line goes, so a misread neighbour does too)."""
+    lines: dict[int, list[OcrWord]] = defaultdict(list)
+    for word in words:
+        if word.confidence >= min_confidence or min_confidence == 0.0:
+            lines[word.line].append(word)
+    out = []
+    for line_words in lines.values():
+        rule = matcher.line_rule(w.text for w in line_words)
+        if rule is None:
+            continue
+        box = line_words[0].box
+        for word in line_words[1:]:
+            box = box.union(word.box)
+        out.append((box, rule))
+    return out
+
+
+def _to_source(box: BBox, region: BBox, scale: int, padding_px: int) -> BBox:
+    x0 = box.x / scale - padding_px + region.x
+    y0 = box.y / scale - padding_px + region.y
+    x1 = box.right / scale - padding_px + region.x
+    y1 = box.bottom / scale - padding_px + region.y
+    ix0, iy0 = int(np.floor(x0)), int(np.floor(y0))
+    return BBox(ix0, iy0, int(np.ceil(x1)) - ix0, int(np.ceil(y1)) - iy0)

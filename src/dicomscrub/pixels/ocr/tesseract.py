@@ -1,0 +1,72 @@
+"""Tesseract through pytesseract (the only module that imports it)."""
+
+from __future__ import annotations
+
+import shutil
+
+import numpy as np
+
+from dicomscrub.config import ORIGINAL_WHITELIST, PixelConfig
+from dicomscrub.errors import EngineUnavailableError
+from dicomscrub.models import BBox
+from dicomscrub.pixels.ocr.base import OcrWord
+
+
+def is_available() -> bool:
+    """True when pytesseract imports and the tesseract binary is on PATH."""
+    try:
+        import pytesseract  # noqa: F401
+    except ImportError:
+        return False
+    return shutil.which("tesseract") is not None
+
+
+class TesseractEngine:
+    """Word boxes from ``tesseract`` (LSTM engine), page segmentation and whitelist tunable."""
+
+    name = "tesseract"
+
+    def __init__(self, psm: int = 11, whitelist: str | None = None) -> None:
+        self._config = f"--oem 1 --psm {int(psm)}"
+        if whitelist:
+            if whitelist == "original":
+                whitelist = ORIGINAL_WHITELIST
+            self._config += f" -c tessedit_char_whitelist={whitelist}"
+
+    def read_words(self, image: np.ndarray) -> list[OcrWord]:
+        import pytesseract
+
+        try:
+            data = pytesseract.image_to_data(
+                image, config=self._config, output_type=pytesseract.Output.DICT
+            )
+        except pytesseract.TesseractNotFoundError as exc:
+            raise EngineUnavailableError("the tesseract binary is not on PATH") from exc
+        words: list[OcrWord] = []
+        line_ids: dict[tuple[int, int, int], int] = {}
+        for i, text in enumerate(data["text"]):
+            text = (text or "").strip()
+            if not text:
+                continue
+            key = (data["block_num"][i], data["par_num"][i], data["line_num"][i])
+            line = line_ids.setdefault(key, len(line_ids))
+            conf = float(data["conf"][i])
+            words.append(
+                OcrWord(
+                    text=text,
+                    box=BBox(
+                        int(data["left"][i]),
+                        int(data["top"][i]),
+                        int(data["width"][i]),
+                        int(data["height"][i]),
+                    ),
+                    confidence=max(0.0, min(1.0, conf / 100.0)),
+                    line=line,
+                )
+            )
+        return words
+
+
+def create(config: PixelConfig) -> TesseractEngine:
+    """Build the engine from the pixel configuration."""
+    return TesseractEngine(psm=config.tesseract_psm, whitelist=config.tesseract_whitelist)

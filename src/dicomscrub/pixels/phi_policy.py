@@ -1,0 +1,160 @@
+"""Decide which recognised words are PHI.
+
+A line of burned-in text is PHI when any of its words is: a value from the file's own
+header (names split into parts, identifiers, dates in common human formats), allowing
+one or two misread characters; a date, time, phone number or ID-like token; or a label
+that introduces identifying data (``NAME:``, ``ID:``, ``DOB``...). Nothing here logs text.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+_MONTHS = ("JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC")
+_DATE_RE = re.compile(
+    r"(?<!\d)(\d{1,4}[/.\-]\d{1,2}[/.\-]\d{2,4}|(19|20)\d{2}(0[1-9]|1[0-2])(0[1-9]|[12]\d|3[01]))(?!\d)"
+)
+_MONTH_DATE_RE = re.compile(
+    r"\d{1,2}[\-/ .]?("
+    + "|".join(_MONTHS)
+    + r")[A-Z]*[\-/ .,]?\d{2,4}|("
+    + "|".join(_MONTHS)
+    + r")[A-Z]*[\-/ .]?\d{1,2}[, ]*\d{4}"
+)
+_TIME_RE = re.compile(r"(?<!\d)([01]?\d|2[0-3]):[0-5]\d(:[0-5]\d)?(?!\d)")
+_PHONE_RE = re.compile(r"\(?\d{3}\)?[\-. ]?\d{3}[\-. ]\d{4}")
+#: Labels that introduce identifying data on the same line.
+_LABELS = frozenset(
+    {"NAME", "PATIENT", "PAT", "PT", "DOB", "BIRTH", "BORN", "MRN", "ID", "PID", "ACC",
+     "ACCESSION", "HOSPITAL", "CLINIC", "MEDICAL", "CENTER", "CENTRE", "INSTITUTION",
+     "PHYSICIAN", "DR", "REF", "REFERRING", "OPERATOR", "SONOGRAPHER", "TECH", "DATE"}
+)  # fmt: skip
+
+
+def normalize(text: str) -> str:
+    """Upper-case letters and digits only."""
+    return re.sub(r"[^0-9A-Z]", "", text.upper())
+
+
+def date_variants(yyyymmdd: str) -> set[str]:
+    """Normalised spellings of one date: numeric orders, 2-digit years, month names."""
+    if len(yyyymmdd) < 8 or not yyyymmdd[:8].isdigit():
+        return set()
+    y, m, d = yyyymmdd[:4], yyyymmdd[4:6], yyyymmdd[6:8]
+    if not 1 <= int(m) <= 12:
+        return set()
+    mon = _MONTHS[int(m) - 1]
+    out = set()
+    for mm in {m, m.lstrip("0")}:
+        for dd in {d, d.lstrip("0")}:
+            for yy in (y, y[2:]):
+                out |= {y + mm + dd, mm + dd + yy, dd + mm + yy, dd + mon + yy, mon + dd + yy}
+    out.add(y + mon + d)
+    return {v for v in out if len(v) >= 5}
+
+
+def edit_distance_at_most(a: str, b: str, limit: int) -> bool:
+    """Levenshtein distance of ``a`` and ``b`` is ``<= limit`` (banded, early exit)."""
+    if abs(len(a) - len(b)) > limit:
+        return False
+    prev = list(range(len(b) + 1))
+    for i, ca in enumerate(a, 1):
+        cur = [i] + [0] * len(b)
+        lo = max(1, i - limit)
+        hi = min(len(b), i + limit)
+        if lo > 1:
+            cur[lo - 1] = limit + 1
+        for j in range(lo, hi + 1):
+            cur[j] = min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (ca != b[j - 1]))
+        if hi < len(b):
+            cur[hi + 1 :] = [limit + 1] * (len(b) - hi)
+        if min(cur[lo - 1 : hi + 1]) > limit:
+            return False
+        prev = cur
+    return prev[len(b)] <= limit
+
+
+def _fuzzy_limit(length: int) -> int:
+    return 0 if length < 5 else (1 if length < 9 else 2)
+
+
+@dataclass(frozen=True, slots=True)
+class PhiMatcher:
+    """Header-derived terms plus generic PHI patterns."""
+
+    terms: frozenset[str]
+
+    @classmethod
+    def from_header(
+        cls, names: Iterable[str], identifiers: Iterable[str], dates: Iterable[str]
+    ) -> PhiMatcher:
+        terms: set[str] = set()
+        for name in names:
+            for part in re.split(r"[\^\s,=]+", name):
+                token = normalize(part)
+                if len(token) >= 2:
+                    terms.add(token)
+        for value in identifiers:
+            whole = normalize(value)
+            if len(whole) >= 3:
+                terms.add(whole)
+            digits = re.sub(r"\D", "", value)
+            if len(digits) >= 4:
+                terms.add(digits)
+            for part in re.split(r"[\s,;:/\\\-]+", value):
+                token = normalize(part)
+                if len(token) >= 4:
+                    terms.add(token)
+        for value in dates:
+            terms |= date_variants(value)
+        return cls(frozenset(terms))
+
+    def word_rule(self, text: str) -> str | None:
+        """The rule that makes one word PHI, or ``None``."""
+        upper = text.upper()
+        if _DATE_RE.search(upper) or _MONTH_DATE_RE.search(upper):
+            return "date"
+        if _TIME_RE.search(upper):
+            return "time"
+        if _PHONE_RE.search(upper):
+            return "phone"
+        token = normalize(text)
+        if not token:
+            return None
+        if token in self.terms:
+            return "header-value"
+        if len(token) >= 4:
+            for term in self.terms:
+                if len(term) >= 4 and (term in token or (len(token) >= 5 and token in term)):
+                    return "header-value"
+            limit = _fuzzy_limit(len(token))
+            if limit:
+                for term in self.terms:
+                    if len(term) >= 5 and edit_distance_at_most(token, term, limit):
+                        return "header-value-fuzzy"
+        digits = sum(c.isdigit() for c in token)
+        if digits >= 5 or (digits >= 3 and len(token) >= 6 and any(c.isalpha() for c in token)):
+            return "id-like"
+        if token in _LABELS:
+            return "label"
+        return None
+
+    def line_rule(self, words: Iterable[str]) -> str | None:
+        """The rule that makes a line PHI: any PHI word, or the line read as one string."""
+        texts = list(words)
+        for text in texts:
+            rule = self.word_rule(text)
+            if rule is not None:
+                return rule
+        joined = " ".join(texts)
+        if len(texts) > 1:
+            upper = joined.upper()
+            if _DATE_RE.search(upper) or _MONTH_DATE_RE.search(upper):
+                return "date"
+            if _PHONE_RE.search(upper):
+                return "phone"
+            if normalize(joined) in self.terms:
+                return "header-value"
+        return None

@@ -1,0 +1,55 @@
+"""Turn a decoded frame into an 8-bit picture for OCR, thumbnails and reports."""
+
+from __future__ import annotations
+
+import numpy as np
+from pydicom.dataset import Dataset
+from pydicom.pixels import apply_color_lut
+
+
+def to_display(frame: np.ndarray, ds: Dataset) -> np.ndarray:
+    """An 8-bit image as a viewer would show it: ``(rows, cols)`` gray or ``(rows, cols, 3)``.
+
+    Palette colour goes through its LUT; MONOCHROME1 is inverted so text that displays
+    white is white here too; grey levels are min-max stretched over the frame.
+    """
+    photometric = str(ds.get("PhotometricInterpretation", "")).strip()
+    arr = frame
+    if photometric == "PALETTE COLOR" and arr.ndim == 2:
+        try:
+            arr = apply_color_lut(arr, ds)
+        except Exception:
+            arr = frame
+    arr = stretch(arr)
+    if photometric == "MONOCHROME1":
+        arr = 255 - arr
+    return arr
+
+
+def stretch(arr: np.ndarray) -> np.ndarray:
+    """Min-max stretch to uint8 (a constant image maps to 0)."""
+    if arr.dtype == np.uint8:
+        return arr
+    a = arr.astype(np.float32, copy=False)
+    lo, hi = float(a.min()), float(a.max())
+    if hi <= lo:
+        return np.zeros(arr.shape, dtype=np.uint8)
+    return ((a - lo) * (255.0 / (hi - lo))).astype(np.uint8)
+
+
+def to_gray(img: np.ndarray) -> np.ndarray:
+    """Collapse colour to one channel by the brightest channel, so coloured text stays bright."""
+    if img.ndim == 3:
+        return np.asarray(img.max(axis=2))
+    return img
+
+
+def thumbnail_rgb(img: np.ndarray, max_px: int) -> tuple[np.ndarray, float]:
+    """Downscale an 8-bit image (nearest neighbour) to fit ``max_px``; return RGB and scale."""
+    rows, cols = img.shape[:2]
+    scale = min(1.0, max_px / float(max(rows, cols)))
+    step = max(1, int(np.ceil(1.0 / scale)))
+    small = img[::step, ::step]
+    if small.ndim == 2:
+        small = np.stack([small] * 3, axis=-1)
+    return np.ascontiguousarray(small[..., :3]), 1.0 / step
