@@ -9,7 +9,7 @@ import argparse
 import logging
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from dicomscrub import __version__
@@ -250,7 +250,7 @@ def _demo(args: argparse.Namespace) -> int:
     return code
 
 
-def _progress_printer():  # type: ignore[no-untyped-def]
+def _progress_printer() -> Callable[[str, int, int], None]:
     """tqdm bars on a terminal; a log line per 10% otherwise."""
     bars: dict[str, object] = {}
     interactive = sys.stderr.isatty()

@@ -50,12 +50,12 @@ def _run_dask(
             "--scheduler needs Dask distributed: pip install 'dicomscrub[dask]'"
         ) from exc
     try:
-        client = Client(config.batch.scheduler, timeout="30s")
+        client = Client(config.batch.scheduler, timeout="30s")  # type: ignore[no-untyped-call]
     except OSError as exc:
         raise ConfigError(f"cannot reach the Dask scheduler at {config.batch.scheduler}") from exc
     try:
         futures = client.map(func, list(tasks), config=config, pure=False)
-        for future in dask_completed(futures):
+        for future in dask_completed(futures):  # type: ignore[no-untyped-call]
             yield future.result()
     finally:
-        client.close()
+        client.close()  # type: ignore[no-untyped-call]

@@ -19,12 +19,8 @@ def flagged_components(relpath: str, matcher: PhiMatcher) -> tuple[int, ...]:
     flagged = []
     for index, part in enumerate(PurePosixPath(relpath).parts):
         stem = part.rsplit(".", 1)[0] if "." in part and not _UID_RE.match(part) else part
-        token = normalize(stem)
-        if not token:
-            continue
-        hit = any(len(t) >= 3 and t in token for t in matcher.terms)
-        pieces = [p for p in re.split(r"[\s_]+", stem) if p]
-        if hit or any(matcher.word_rule(p) in _PATH_RULES for p in pieces):
+        pieces = [p for p in re.split(r"[^0-9A-Za-z]+", stem) if p]
+        if any(matcher.word_rule(p) in _PATH_RULES for p in pieces):
             flagged.append(index)
     return tuple(flagged)
 

@@ -8,11 +8,13 @@ that names no PHI, and nothing is written to the release folder for that file.
 from __future__ import annotations
 
 import logging
+import warnings
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
 import numpy as np
 from pydicom.dataset import Dataset
+from pydicom.uid import ExplicitVRBigEndian
 
 from dicomscrub.audit.sidecar import write_sidecar
 from dicomscrub.batch.paths import flagged_components
@@ -23,9 +25,9 @@ from dicomscrub.header.keys import load_or_create_key
 from dicomscrub.header.phi import header_terms, sidecar_phi
 from dicomscrub.header.profile import HeaderProfile
 from dicomscrub.header.pseudonyms import Pseudonymizer
-from dicomscrub.io.frames import edit_frames, number_of_frames, read_frame
+from dicomscrub.io.frames import edit_frames, number_of_frames, read_frame, transfer_syntax
 from dicomscrub.io.read import read_full, read_header
-from dicomscrub.io.write import write_dataset
+from dicomscrub.io.write import to_little_endian, write_dataset
 from dicomscrub.models import BBox, DetectResult, FileOutcome, Status, Thumbnail
 from dicomscrub.pixels.detect import detect_phi_boxes
 from dicomscrub.pixels.ocr.base import get_engine
@@ -90,8 +92,15 @@ def matcher_for(ds: Dataset) -> PhiMatcher:
     return PhiMatcher.from_header(*header_terms(ds))
 
 
+def quiet_third_party() -> None:
+    """Keep library warnings (which may quote element values) out of the output."""
+    warnings.filterwarnings("ignore", module=r"pydicom(\..*)?$")
+    logging.getLogger("pydicom").setLevel(logging.CRITICAL)
+
+
 def detect_file(task: DetectTask, config: DeidConfig) -> DetectResult:
     """Pass 1: read the header, find PHI boxes on sampled frames; never raises."""
+    quiet_third_party()
     leaf_key = leaf_key_of(task.relpath)
     try:
         ds = read_header(task.path)
@@ -124,6 +133,7 @@ def detect_file(task: DetectTask, config: DeidConfig) -> DetectResult:
 
 def redact_file(task: RedactTask, config: DeidConfig) -> FileOutcome:
     """Pass 2: redact every frame, de-identify the header, write output and sidecar."""
+    quiet_third_party()
     try:
         return _redact(task, config)
     except Exception as exc:
@@ -133,6 +143,7 @@ def redact_file(task: RedactTask, config: DeidConfig) -> FileOutcome:
 
 def _redact(task: RedactTask, config: DeidConfig) -> FileOutcome:
     ds = read_full(task.path)
+    big_endian = transfer_syntax(ds) == ExplicitVRBigEndian
     phi = sidecar_phi(ds)
     frames = number_of_frames(ds)
     want_thumbs = config.output.pdf_report is not None
@@ -166,6 +177,10 @@ def _redact(task: RedactTask, config: DeidConfig) -> FileOutcome:
         if want_thumbs:
             first = read_frame_from_dataset(ds) if boxes else None
             after = _thumb(first, ds, config.output.thumbnail_px) if first is not None else before
+    if big_endian:
+        if transfer_syntax(ds) == ExplicitVRBigEndian and frames and "PixelData" in ds:
+            edit_frames(ds, lambda frame, index: None)  # decodes big endian, stores little
+        to_little_endian(ds)
     key = load_or_create_key(config.key_path)
     pseudo = Pseudonymizer(
         key,
@@ -200,7 +215,7 @@ def _redact(task: RedactTask, config: DeidConfig) -> FileOutcome:
 
 def read_frame_from_dataset(ds: Dataset) -> np.ndarray:
     """Frame 0 of an in-memory dataset (after redaction)."""
-    from pydicom.pixels import pixel_array
+    from pydicom.pixels.utils import pixel_array
 
     return np.asarray(pixel_array(ds, index=0))
 

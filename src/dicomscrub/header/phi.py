@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from pydicom.dataset import Dataset
+from pydicom.multival import MultiValue
 
 #: Top-level keywords copied into the sidecar's ``phi`` block when present.
 SIDECAR_KEYWORDS = (
@@ -105,8 +106,8 @@ def _walk_text(ds: Dataset) -> Iterator[tuple[str, str, str]]:
 def _text(value: object) -> str:
     if value is None:
         return ""
-    if isinstance(value, (list, tuple)) or type(value).__name__ == "MultiValue":
-        return "\\".join(_text(v) for v in value)  # type: ignore[union-attr]
+    if isinstance(value, (list, tuple, MultiValue)):
+        return "\\".join(_text(v) for v in value)
     if isinstance(value, bytes):
         return ""
     return str(value).strip()

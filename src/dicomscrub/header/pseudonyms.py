@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import base64
 
-from pydicom.uid import UID_dictionary
+from pydicom._uid_dict import UID_dictionary
 
 from dicomscrub.header.keys import ProjectKey
 

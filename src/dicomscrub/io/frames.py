@@ -16,7 +16,8 @@ from pathlib import Path
 import numpy as np
 from pydicom.dataset import Dataset
 from pydicom.encaps import encapsulate
-from pydicom.pixels import get_encoder, iter_pixels, pack_bits, pixel_array, unpack_bits
+from pydicom.pixels.encoders.base import get_encoder
+from pydicom.pixels.utils import iter_pixels, pack_bits, pixel_array, unpack_bits
 from pydicom.uid import (
     UID,
     ExplicitVRBigEndian,
@@ -32,6 +33,18 @@ log = logging.getLogger(__name__)
 
 #: Compressed syntaxes we re-encode in place after redaction (lossless both ways).
 REENCODABLE = frozenset({RLELossless, JPEGLSLossless, JPEG2000Lossless})
+#: Compressed syntaxes that lose nothing (the rest are lossy or may be).
+LOSSLESS_COMPRESSED = frozenset(
+    {
+        RLELossless,
+        JPEGLSLossless,
+        JPEG2000Lossless,
+        UID("1.2.840.10008.1.2.4.57"),  # JPEG Lossless
+        UID("1.2.840.10008.1.2.4.70"),  # JPEG Lossless SV1
+        UID("1.2.840.10008.1.2.4.201"),  # HTJ2K Lossless
+        UID("1.2.840.10008.1.2.4.202"),  # HTJ2K Lossless RPCL
+    }
+)
 #: Photometric interpretations of native data we can edit directly.
 NATIVE_EDITABLE = frozenset({"MONOCHROME1", "MONOCHROME2", "RGB", "PALETTE COLOR", "YBR_FULL"})
 
@@ -116,7 +129,8 @@ def _edit_native(ds: Dataset, editor: FrameEditor) -> str:
     if int(ds.BitsAllocated) == 1:
         frames = number_of_frames(ds)
         rows, cols = int(ds.Rows), int(ds.Columns)
-        bits = unpack_bits(ds.PixelData)[: frames * rows * cols].reshape(frames, rows, cols)
+        unpacked = np.asarray(unpack_bits(ds.PixelData))
+        bits = unpacked[: frames * rows * cols].reshape(frames, rows, cols)
         for index in range(frames):
             editor(bits[index], index)
         ds.PixelData = pack_bits(bits.ravel())
@@ -168,7 +182,7 @@ def _edit_compressed(ds: Dataset, syntax: UID, editor: FrameEditor) -> str:
         ds.BitsAllocated = 8
     elif out.dtype.itemsize == 2:
         ds.BitsAllocated = 16
-    if syntax.is_compressed and not syntax.is_lossless:
+    if syntax.is_compressed and syntax not in LOSSLESS_COMPRESSED:
         ds.LossyImageCompression = "01"
     ds.PixelData = out.astype(out.dtype.newbyteorder("<"), copy=False).tobytes()
     ds["PixelData"].VR = "OB" if ds.BitsAllocated <= 8 else "OW"

@@ -6,7 +6,8 @@ import struct
 from pathlib import Path
 
 from pydicom import dcmread
-from pydicom.dataset import Dataset
+from pydicom.dataset import Dataset, FileMetaDataset
+from pydicom.uid import ExplicitVRBigEndian, ExplicitVRLittleEndian, ImplicitVRLittleEndian
 
 from dicomscrub.errors import InputError
 
@@ -67,9 +68,27 @@ def _dicomdir_or_dicom(path: Path, ds: Dataset | None = None) -> str:
 def read_header(path: Path) -> Dataset:
     """Read the header; large values (pixel data) stay on disk until asked for."""
     try:
-        return dcmread(path, force=True, defer_size=4096)
+        ds = dcmread(path, force=True, defer_size=4096)
     except Exception as exc:
         raise InputError(f"unreadable DICOM header ({type(exc).__name__})") from exc
+    _ensure_transfer_syntax(ds)
+    return ds
+
+
+def _ensure_transfer_syntax(ds: Dataset) -> None:
+    """Record how a file without (0002,0010) was actually read, so decoders can use it."""
+    meta = getattr(ds, "file_meta", None)
+    if meta is None:
+        meta = ds.file_meta = FileMetaDataset()
+    if "TransferSyntaxUID" in meta:
+        return
+    implicit, little = ds.original_encoding
+    if implicit is None:
+        implicit, little = False, True
+    if not little:
+        meta.TransferSyntaxUID = ExplicitVRBigEndian
+    else:
+        meta.TransferSyntaxUID = ImplicitVRLittleEndian if implicit else ExplicitVRLittleEndian
 
 
 def read_full(path: Path) -> Dataset:
@@ -80,4 +99,5 @@ def read_full(path: Path) -> Dataset:
         raise InputError(f"unreadable DICOM file ({type(exc).__name__})") from exc
     if len(ds) == 0:
         raise InputError("no data elements could be read")
+    _ensure_transfer_syntax(ds)
     return ds

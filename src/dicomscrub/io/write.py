@@ -9,7 +9,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from pydicom.dataset import Dataset
+from pydicom.uid import ExplicitVRLittleEndian
 
 from dicomscrub.errors import OutputError
 
@@ -30,6 +32,23 @@ def atomic_write(path: Path, writer: Callable[[Path], None], *, mode: int | None
         if isinstance(exc, OutputError):
             raise
         raise OutputError(f"could not write {path.name} ({type(exc).__name__}: {exc})") from exc
+
+
+_SWAP_VRS = {"OW": 2, "OL": 4, "OF": 4, "OD": 8, "OV": 8}
+
+
+def to_little_endian(ds: Dataset) -> None:
+    """Re-label a big endian dataset as Explicit VR Little Endian (retired syntax out).
+
+    Decoded values are written in the new byte order by pydicom; raw binary words other
+    than pixel data (already converted by the pixel step) are byte-swapped here.
+    """
+    for elem in ds.iterall():
+        size = _SWAP_VRS.get(elem.VR)
+        if size and elem.tag != 0x7FE00010 and isinstance(elem.value, bytes):
+            elem.value = np.frombuffer(elem.value, dtype=f">u{size}").astype(f"<u{size}").tobytes()
+    ds.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
+    ds.set_original_encoding(False, True, ds.original_character_set)
 
 
 def write_dataset(path: Path, ds: Dataset) -> None:

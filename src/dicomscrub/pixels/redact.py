@@ -53,7 +53,7 @@ def fill_for(ds: Dataset, photometric: str | None = None) -> Fill:
 
 
 def _palette_fill(ds: Dataset) -> Fill:
-    from pydicom.pixels import apply_color_lut
+    from pydicom.pixels.processing import apply_color_lut
 
     entries = int(ds.RedPaletteColorLookupTableDescriptor[0]) or 65536
     first = int(ds.RedPaletteColorLookupTableDescriptor[1])
