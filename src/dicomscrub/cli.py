@@ -14,7 +14,7 @@ from pathlib import Path
 
 from dicomscrub import __version__
 from dicomscrub.config import BatchConfig, DeidConfig, HeaderConfig, OutputConfig, PixelConfig
-from dicomscrub.errors import ConfigError, DicomScrubError
+from dicomscrub.errors import ConfigError, DicomScrubError, EngineUnavailableError
 from dicomscrub.models import FileOutcome, RunSummary
 
 log = logging.getLogger("dicomscrub")
@@ -193,7 +193,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "demo":
             return _demo(args)
         return _run(config_from_args(args))
-    except ConfigError as exc:
+    except (ConfigError, EngineUnavailableError) as exc:
         print(f"dicomscrub: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
     except DicomScrubError as exc:

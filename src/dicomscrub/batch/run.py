@@ -13,12 +13,19 @@ from dicomscrub.audit.sidecar import sidecar_path
 from dicomscrub.batch.discover import discover
 from dicomscrub.batch.executors import run_tasks
 from dicomscrub.batch.paths import generic_flags, prefixes_of, release_relpath
-from dicomscrub.batch.worker import DetectTask, RedactTask, detect_file, redact_file
+from dicomscrub.batch.worker import (
+    DetectTask,
+    RedactTask,
+    detect_file,
+    quiet_third_party,
+    redact_file,
+)
 from dicomscrub.config import DeidConfig
 from dicomscrub.header.keys import load_or_create_key
 from dicomscrub.header.pseudonyms import Pseudonymizer
 from dicomscrub.models import BBox, DetectResult, FileOutcome, RunSummary, Status
 from dicomscrub.pixels.boxes import merge_boxes
+from dicomscrub.pixels.ocr.base import get_engine
 
 log = logging.getLogger(__name__)
 
@@ -31,6 +38,7 @@ def run_batch(
 ) -> tuple[RunSummary, list[FileOutcome]]:
     """De-identify everything under ``config.output.input``; return summary and outcomes."""
     config.validate()
+    quiet_third_party()
     out = config.output
     out.headers.mkdir(parents=True, exist_ok=True, mode=0o700)
     out.output.mkdir(parents=True, exist_ok=True)
@@ -40,6 +48,8 @@ def run_batch(
         config.header.patient_prefix,
         (config.header.date_shift_min_days, config.header.date_shift_max_days),
     )
+    if config.pixels.enabled:
+        get_engine(config.pixels)  # fail the whole run early if the engine is missing
     found = discover(out.input, config.batch.recursive)
     log.info(
         "found %d DICOM files (%d not DICOM, %d DICOMDIR skipped)",

@@ -167,7 +167,7 @@ def _redact(task: RedactTask, config: DeidConfig) -> FileOutcome:
                 photometric = source_photometric
                 if frame.ndim == 3 and photometric.startswith("YBR") and photometric != "YBR_FULL":
                     photometric = "RGB"  # decoders hand colour back as RGB
-                fill = fill_for(ds, photometric)
+                fill = fill_for(ds, photometric, frame)
                 redact_frame(frame, boxes, fill)
                 if masks:
                     stamp_text(frame, masks, fill)

@@ -26,18 +26,21 @@ class Fill:
     ink: tuple[int, ...]
 
 
-def fill_for(ds: Dataset, photometric: str | None = None) -> Fill:
+def fill_for(ds: Dataset, photometric: str | None = None, frame: np.ndarray | None = None) -> Fill:
     """Black and ink values in the stored pixel space of ``ds``.
 
-    MONOCHROME2: black is the minimum representable value; MONOCHROME1: the maximum;
-    RGB: (0, 0, 0); YBR_FULL: (0, 128, 128); PALETTE COLOR: the index of the darkest
-    LUT entry (ink: the brightest).
+    MONOCHROME2: black is the minimum (of the frame when given, so viewers that window
+    on the data range are not thrown off by an extreme value; else of the representable
+    range); MONOCHROME1: the maximum; RGB: (0, 0, 0); YBR_FULL: (0, 128, 128);
+    PALETTE COLOR: the index of the darkest LUT entry (ink: the brightest).
     """
     photometric = (photometric or str(ds.get("PhotometricInterpretation", ""))).strip()
     bits = int(ds.get("BitsStored", ds.get("BitsAllocated", 8)) or 8)
     signed = int(ds.get("PixelRepresentation", 0) or 0) == 1
     lo = -(1 << (bits - 1)) if signed else 0
     hi = (1 << (bits - 1)) - 1 if signed else (1 << bits) - 1
+    if frame is not None and frame.size and frame.ndim == 2 and photometric.startswith("MONO"):
+        lo, hi = int(frame.min()), int(frame.max())
     if photometric == "MONOCHROME2":
         return Fill((lo,), (hi,))
     if photometric == "MONOCHROME1":
