@@ -19,7 +19,7 @@ def flagged_components(relpath: str, matcher: PhiMatcher) -> tuple[int, ...]:
     flagged = []
     for index, part in enumerate(PurePosixPath(relpath).parts):
         stem = part.rsplit(".", 1)[0] if "." in part and not _UID_RE.match(part) else part
-        pieces = [p for p in re.split(r"[^0-9A-Za-z]+", stem) if p]
+        pieces = [stem, *(p for p in re.split(r"[^0-9A-Za-z]+", stem) if p)]
         if any(matcher.word_rule(p) in _PATH_RULES for p in pieces):
             flagged.append(index)
     return tuple(flagged)

@@ -1,0 +1,120 @@
+"""Integration: real Tesseract on generated images, the real files, the installed commands."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pydicom
+import pytest
+
+from dicomscrub.cli import main
+from dicomscrub.samples import fake_patients, make_cr_mono1, make_ultrasound
+
+ROOT = Path(__file__).resolve().parents[1]
+needs_tesseract = pytest.mark.skipif(shutil.which("tesseract") is None, reason="no tesseract")
+
+
+def _covered(box: object, boxes: list[dict[str, int]]) -> float:
+    """Fraction of a ground-truth box covered by the redaction boxes."""
+    b = box  # BBox
+    mask = np.zeros((b.height, b.width), bool)  # type: ignore[attr-defined]
+    for r in boxes:
+        x0, y0 = max(r["left"], b.x), max(r["top"], b.y)  # type: ignore[attr-defined]
+        x1 = min(r["left"] + r["width"], b.right)  # type: ignore[attr-defined]
+        y1 = min(r["top"] + r["height"], b.bottom)  # type: ignore[attr-defined]
+        if x1 > x0 and y1 > y0:
+            mask[y0 - b.y : y1 - b.y, x0 - b.x : x1 - b.x] = True  # type: ignore[attr-defined]
+    return float(mask.mean())
+
+
+@needs_tesseract
+@pytest.mark.parametrize("maker", [make_ultrasound, make_cr_mono1])
+def test_tesseract_finds_every_burned_in_phi_line_and_keeps_clinical_text(
+    tmp_path: Path, maker: object
+) -> None:
+    import json
+
+    sample = maker(fake_patients(2, seed=5)[1], uid_seed="tess")  # type: ignore[operator]
+    (tmp_path / "in").mkdir()
+    sample.dataset.save_as(tmp_path / "in" / "x.dcm", enforce_file_format=True)
+    code = main(["run", "--input", str(tmp_path / "in"), "--output", str(tmp_path / "out"),
+                 "--headers", str(tmp_path / "hdr"), "--jobs", "1", "--no-progress"])  # fmt: skip
+    assert code == 0
+    boxes = json.loads((tmp_path / "hdr" / "x.dcm_bboxes.json").read_text())["boxes"]
+    for truth in sample.phi_boxes:
+        assert _covered(truth, boxes) >= 0.98
+    kept = [c for c in sample.clinical_boxes if _covered(c, boxes) < 0.5]
+    assert len(kept) >= len(sample.clinical_boxes) // 2
+
+
+@needs_tesseract
+def test_multi_frame_cine_is_redacted_on_every_frame_with_tesseract(tmp_path: Path) -> None:
+    sample = make_ultrasound(fake_patients(1, seed=2)[0], frames=8, uid_seed="cine")
+    (tmp_path / "in").mkdir()
+    sample.dataset.save_as(tmp_path / "in" / "cine.dcm", enforce_file_format=True)
+    assert main(["run", "--input", str(tmp_path / "in"), "--output", str(tmp_path / "out"),
+                 "--headers", str(tmp_path / "hdr"), "--jobs", "1", "--samples", "3",
+                 "--no-progress"]) == 0  # fmt: skip
+    arr = pydicom.dcmread(tmp_path / "out" / "cine.dcm").pixel_array
+    assert arr.shape[0] == 8
+    for box in sample.phi_boxes:
+        area = arr[:, box.y : box.bottom, box.x : box.right]
+        assert (area == 0).all()
+
+
+@pytest.mark.realdata
+def test_every_real_file_is_deidentified_or_rejected_with_a_reason(
+    tmp_path: Path, realdata: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import json
+
+    code = main(["run", "--input", str(realdata), "--output", str(tmp_path / "out"),
+                 "--headers", str(tmp_path / "hdr"), "--no-progress"])  # fmt: skip
+    assert code in (0, 1)
+    record = json.loads((tmp_path / "hdr" / "dicomscrub_run.json").read_text())
+    summary = record["summary"]
+    assert summary["done"] + summary["failed"] == summary["discovered"] >= 190
+    assert all(f["reason"] for f in record["failures"])
+    assert summary["failed"] <= 10
+    checked = 0
+    for side in (tmp_path / "hdr").rglob("*_bboxes.json"):
+        data = json.loads(side.read_text())
+        src = pydicom.dcmread(data["source"], force=True)
+        out_path = Path(data["output"])
+        out = pydicom.dcmread(out_path)
+        raw = out_path.read_bytes()
+        for keyword in ("PatientName", "PatientID", "AccessionNumber", "InstitutionName",
+                        "ReferringPhysicianName", "OperatorsName", "PatientBirthDate"):
+            value = str(data["phi"].get(keyword, "")).strip()
+            kept_by_design = {"ANONYMIZED", "ANONYMOUS", str(out.get("Manufacturer", "")).upper()}
+            if len(value) >= 4 and value.upper() not in kept_by_design:
+                assert value.encode() not in raw, (side.name, keyword)
+        assert out.PatientIdentityRemoved == "YES"
+        if "PixelData" in src and "Rows" in src:
+            assert (out.Rows, out.Columns) == (src.Rows, src.Columns)
+            assert int(out.get("NumberOfFrames", 1) or 1) == int(src.get("NumberOfFrames", 1) or 1)
+            out.pixel_array  # noqa: B018 - must decode
+            checked += 1
+    assert checked >= 150
+
+
+def test_the_original_script_and_console_command_run_as_subprocesses(tmp_path: Path) -> None:
+    for cmd in ([sys.executable, str(ROOT / "redact_dicom_image_phi.py"), "--help"],
+                [sys.executable, "-m", "dicomscrub", "run", "--help"]):  # fmt: skip
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+        assert proc.returncode == 0
+        for flag in ("--input", "--output", "--headers", "--recursive", "--overwrite",
+                     "--samples", "--top-ratio", "--bottom-ratio", "--left-ratio",
+                     "--right-ratio", "--padding", "--merge-iou", "--expand",
+                     "--patient-prefix", "--random-text", "--text-bold", "--pdf-report"):
+            assert flag in proc.stdout
+    script = shutil.which("dicomscrub") or str(Path(sys.executable).parent / "dicomscrub")
+    proc = subprocess.run([script, "--version"], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0 and "dicomscrub" in proc.stdout
+    proc = subprocess.run([sys.executable, str(ROOT / "redact_dicom_image_phi.py")],
+                          capture_output=True, text=True, timeout=60)  # fmt: skip
+    assert proc.returncode == 2

@@ -1,0 +1,112 @@
+"""Small units: boxes, regions, sampling, the PHI decision, release paths, discovery."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from dicomscrub.batch.discover import discover
+from dicomscrub.batch.paths import flagged_components, prefixes_of, release_relpath
+from dicomscrub.header.keys import ProjectKey
+from dicomscrub.header.pseudonyms import Pseudonymizer
+from dicomscrub.models import BBox
+from dicomscrub.pixels.boxes import expand_boxes, merge_boxes
+from dicomscrub.pixels.detect import sample_indices
+from dicomscrub.pixels.phi_policy import PhiMatcher, date_variants, edit_distance_at_most
+from dicomscrub.pixels.preprocess import prepare_region
+from dicomscrub.pixels.roi import margin_regions
+
+MATCHER = PhiMatcher.from_header(
+    names=["GARLAND^JOHN^L", "WELBY^MARCUS"],
+    identifiers=["MRN25846520", "LAKESIDE COMMUNITY CLINIC"],
+    dates=["20241115", "19560630"],
+)
+
+
+def test_overlapping_boxes_merge_and_distant_ones_do_not() -> None:
+    a, b, far = BBox(0, 0, 10, 10), BBox(2, 0, 10, 10), BBox(50, 50, 5, 5)
+    assert merge_boxes([a, b, far], 0.2) == [BBox(0, 0, 12, 10), far]
+    assert merge_boxes([a, BBox(9, 0, 10, 10)], 0.2) == [a, BBox(9, 0, 10, 10)]
+    assert merge_boxes([a, BBox(2, 2, 2, 2)], 0.9) == [a]  # containment always merges
+
+
+def test_expanded_boxes_stay_inside_the_image() -> None:
+    assert expand_boxes([BBox(1, 1, 5, 5)], 8, rows=10, cols=10) == [BBox(0, 0, 10, 10)]
+
+
+def test_margins_cover_each_pixel_once_and_zero_turns_a_margin_off() -> None:
+    regions = margin_regions(100, 200, 0.25, 0.25, 0.25, 0.25)
+    mask = np.zeros((100, 200), int)
+    for r in regions:
+        mask[r.y : r.bottom, r.x : r.right] += 1
+    assert mask.max() == 1
+    assert mask[50, 100] == 0 and mask[0, 0] == 1 and mask[50, 0] == 1
+    assert margin_regions(100, 200, 0.08, 0, 0, 0) == [BBox(0, 0, 200, 8)]
+    assert margin_regions(100, 200, 0, 0, 0, 0) == []
+
+
+def test_sampled_frames_include_the_first_and_last() -> None:
+    assert sample_indices(300, 5) == [0, 75, 150, 224, 299]
+    assert sample_indices(3, 5) == [0, 1, 2]
+    assert sample_indices(1, 5) == [0]
+    assert sample_indices(0, 5) == []
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["GARLAND", "GARLAN0", "JOHN", "MRN25846520", "25846520", "11/15/2024", "2024-11-15",
+     "15.11.2024", "15-NOV-2024", "Nov 15, 2024", "12:21:44", "617-555-0142", "LAKESIDE",
+     "(617) 555-0142", "XK48213"],
+)  # fmt: skip
+def test_phi_words_are_recognised_including_misreads(text: str) -> None:
+    assert MATCHER.line_rule(text.split()) is not None
+
+
+@pytest.mark.parametrize("text", ["C5-1", "MI 0.8", "TIS 0.4", "FR 30Hz", "DEPTH 16cm", "L", "2D"])
+def test_clinical_annotations_are_not_phi(text: str) -> None:
+    assert MATCHER.line_rule(text.split()) is None
+
+
+def test_date_variants_cover_common_human_formats() -> None:
+    variants = date_variants("20240318")
+    for form in ("20240318", "03182024", "18032024", "031824", "3182024", "18MAR2024"):
+        assert form in variants
+
+
+def test_edit_distance_is_bounded() -> None:
+    assert edit_distance_at_most("GARLAND", "GARLAN0", 1)
+    assert not edit_distance_at_most("GARLAND", "WELBY", 2)
+    assert edit_distance_at_most("ABCDEFGH", "ABCDFGH", 1)
+
+
+def test_blank_regions_are_not_sent_to_ocr_and_dark_backgrounds_are_inverted() -> None:
+    assert prepare_region(np.zeros((20, 40), np.uint8), 40, 4) is None
+    region = np.zeros((20, 40), np.uint8)
+    region[5:10, 5:30] = 255  # bright text on black
+    prepared = prepare_region(region, 40, 4)
+    assert prepared is not None and prepared.scale == 2
+    assert prepared.image.shape == ((20 + 8) * 2, (40 + 8) * 2)
+    assert np.median(prepared.image) == 255  # background turned light, text dark
+
+
+def test_release_paths_rename_phi_folders_and_remap_uid_names() -> None:
+    pseudo = Pseudonymizer(ProjectKey(b"p" * 32), "anon", (-10, -1))
+    rel = "GARLAND_JOHN/2024-11-15/1.2.840.99.1.2.dcm"
+    flags = set(prefixes_of(rel, flagged_components(rel, MATCHER)))
+    out = release_relpath(rel, flags, pseudo).split("/")
+    assert out[0].startswith("anon_") and out[1].startswith("anon_")
+    assert out[2].startswith("2.25.") and out[2].endswith(".dcm")
+    assert release_relpath("study/IM0001", set(), pseudo) == "study/IM0001"
+
+
+def test_discovery_recognises_dicom_by_content_not_extension(tmp_path: Path) -> None:
+    from dicomscrub.samples import make_ct
+
+    make_ct(uid_seed="d").dataset.save_as(tmp_path / "image.txt", enforce_file_format=True)
+    (tmp_path / "notes.dcm").write_text("hello")
+    (tmp_path / "empty.dcm").write_bytes(b"")
+    found = discover(tmp_path)
+    assert [rel for _, rel in found.files] == ["image.txt"]
+    assert found.not_dicom == 2
