@@ -42,6 +42,13 @@ SET_FORMAT = 1  # bump when the generated set changes, so cached sets are rebuil
 _PATTERN = ("us", "ct", "cine", "cr", "sc", "us", "us", "ct", "us", "us")
 _US_PER_FOLDER = 5
 _SAMPLE_EVERY_S = 0.2
+_RESULTS_HEAD = """\
+# Benchmark results
+
+Appended by `python bench/run_bench.py --record`, oldest first. How to read a section,
+and the targets the numbers are held to: [README.md](README.md).
+
+"""
 
 # Runs the tool and prints, as its last line, JSON with the run's exit code, wall time and
 # the rusage of everything it waited for (the tool and, through it, the tool's children).
@@ -424,7 +431,7 @@ def record(
     info = machine_info()
     now = dt.datetime.now().astimezone().strftime("%Y-%m-%d %H:%M %Z")
     kinds = ", ".join(f"{n} {kind}" for kind, n in sorted(inputs.kinds.items()))
-    example = results[-1].command if results else []
+    example = results[0].command if results else []
     section = [
         f"## {now}, {info['nproc']} cores",
         "",
@@ -436,7 +443,8 @@ def record(
         f"- command: `{shlex.join([Path(sys.executable).name, *argv])}` "
         f"(whole benchmark {seconds:.0f} s)",
         f"- set: {inputs.files} files, {inputs.frames} frames ({kinds})",
-        f"- each run: `{shlex.join(_short(example))}`",
+        f"- first run: `{shlex.join(_short(example))}` (the others differ in `--jobs`; "
+        "the header-only run adds `--no-pixels`)",
         "",
         markdown_table(results, inputs),
         "",
@@ -446,7 +454,7 @@ def record(
         "",
     ]
     if not RESULTS.exists():
-        RESULTS.write_text("# Benchmark results\n\nSee README.md.\n\n", encoding="utf-8")
+        RESULTS.write_text(_RESULTS_HEAD, encoding="utf-8")
     with RESULTS.open("a", encoding="utf-8") as handle:
         handle.write("\n".join(section) + "\n")
 
