@@ -64,9 +64,11 @@ def ink_engine(monkeypatch: pytest.MonkeyPatch) -> str:
     monkeypatch.setattr(
         base.EngineInfo,
         "load",
-        lambda self: (_InkModule.is_available, _InkModule.create)
-        if self.name == "ink"
-        else _original_load(self),
+        lambda self: (
+            (_InkModule.is_available, _InkModule.create)
+            if self.name == "ink"
+            else _original_load(self)
+        ),
     )
     return "ink"
 

@@ -85,9 +85,24 @@ def test_no_identifying_value_survives_at_any_depth() -> None:
     ds = make_dataset()
     anonymizer().anonymize(ds, pixels_cleaned=True)
     text = repr(ds) + repr(ds.file_meta)
-    for secret in ("ZEBRA", "QUINCY", "MRN99887766", "ACC55443322", "ELSEWHERE", "HOUSE",
-                   "RATCHED", "DEEP", "NESTED", "SECOND", "DEPTH", "19610412", "20240318", "SCANNERPHI",
-                   STUDY_UID, SOP_UID):
+    for secret in (
+        "ZEBRA",
+        "QUINCY",
+        "MRN99887766",
+        "ACC55443322",
+        "ELSEWHERE",
+        "HOUSE",
+        "RATCHED",
+        "DEEP",
+        "NESTED",
+        "SECOND",
+        "DEPTH",
+        "19610412",
+        "20240318",
+        "SCANNERPHI",
+        STUDY_UID,
+        SOP_UID,
+    ):
         assert secret not in text, secret
 
 

@@ -89,12 +89,21 @@ def test_every_real_file_is_deidentified_or_rejected_with_a_reason(
         raw = out_path.read_bytes()
         if "PixelData" in out:  # pixel bytes can hold any string by chance
             raw = raw.replace(bytes(out.PixelData), b"")
-        for keyword in ("PatientName", "PatientID", "AccessionNumber", "InstitutionName",
-                        "ReferringPhysicianName", "OperatorsName", "PatientBirthDate"):
+        for keyword in (
+            "PatientName",
+            "PatientID",
+            "AccessionNumber",
+            "InstitutionName",
+            "ReferringPhysicianName",
+            "OperatorsName",
+            "PatientBirthDate",
+        ):
             value = str(data["phi"].get(keyword, "")).strip()
             maker = str(out.get("Manufacturer", "")).upper()  # kept by the profile
-            if len(value) >= 4 and value.upper() not in ("ANONYMIZED", "ANONYMOUS") and (
-                value.upper() not in maker
+            if (
+                len(value) >= 4
+                and value.upper() not in ("ANONYMIZED", "ANONYMOUS")
+                and (value.upper() not in maker)
             ):
                 assert value.encode() not in raw, (side.name, keyword)
         assert out.PatientIdentityRemoved == "YES"
@@ -111,10 +120,25 @@ def test_the_original_script_and_console_command_run_as_subprocesses(tmp_path: P
                 [sys.executable, "-m", "dicomscrub", "run", "--help"]):  # fmt: skip
         proc = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
         assert proc.returncode == 0
-        for flag in ("--input", "--output", "--headers", "--recursive", "--overwrite",
-                     "--samples", "--top-ratio", "--bottom-ratio", "--left-ratio",
-                     "--right-ratio", "--padding", "--merge-iou", "--expand",
-                     "--patient-prefix", "--random-text", "--text-bold", "--pdf-report"):
+        for flag in (
+            "--input",
+            "--output",
+            "--headers",
+            "--recursive",
+            "--overwrite",
+            "--samples",
+            "--top-ratio",
+            "--bottom-ratio",
+            "--left-ratio",
+            "--right-ratio",
+            "--padding",
+            "--merge-iou",
+            "--expand",
+            "--patient-prefix",
+            "--random-text",
+            "--text-bold",
+            "--pdf-report",
+        ):
             assert flag in proc.stdout
     script = shutil.which("dicomscrub") or str(Path(sys.executable).parent / "dicomscrub")
     proc = subprocess.run([script, "--version"], capture_output=True, text=True, timeout=60)

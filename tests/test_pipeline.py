@@ -44,8 +44,15 @@ def digest(path: Path) -> str:
 
 def header_strings(sample_patient: object) -> list[str]:
     p = sample_patient
-    return [*p.name_parts, p.patient_id, p.accession, p.institution, p.birth_date,  # type: ignore[attr-defined]
-            p.study_date, p.phone]  # type: ignore[attr-defined]
+    return [
+        *p.name_parts,
+        p.patient_id,
+        p.accession,
+        p.institution,
+        p.birth_date,  # type: ignore[attr-defined]
+        p.study_date,
+        p.phone,
+    ]  # type: ignore[attr-defined]
 
 
 @pytest.fixture
@@ -83,7 +90,9 @@ def test_burned_in_phi_is_gone_from_every_frame(
     for rel, sample in tree.items():
         before = sample.dataset.pixel_array  # type: ignore[attr-defined]
         after = pydicom.dcmread(tmp_path / "out" / rel).pixel_array
-        frames_before = before if before.ndim == (4 if before.shape[-1] == 3 else 3) else before[None]
+        frames_before = (
+            before if before.ndim == (4 if before.shape[-1] == 3 else 3) else before[None]
+        )
         frames_after = after if after.ndim == frames_before.ndim else after[None]
         for box in sample.phi_boxes:  # type: ignore[attr-defined]
             for index in range(frames_after.shape[0]):
@@ -103,10 +112,14 @@ def test_pixels_outside_the_boxes_are_unchanged_for_lossless_inputs(
         mask = np.ones(before.shape[-3:-1] if before.shape[-1] == 3 else before.shape[-2:], bool)
         for b in side["boxes"]:
             mask[b["top"] : b["top"] + b["height"], b["left"] : b["left"] + b["width"]] = False
-        assert np.array_equal(before[..., mask, :] if before.shape[-1] == 3 and before.ndim >= 3
-                              and mask.shape != before.shape[-2:] else before[..., mask],
-                              after[..., mask, :] if after.shape[-1] == 3 and after.ndim >= 3
-                              and mask.shape != after.shape[-2:] else after[..., mask]), rel
+        assert np.array_equal(
+            before[..., mask, :]
+            if before.shape[-1] == 3 and before.ndim >= 3 and mask.shape != before.shape[-2:]
+            else before[..., mask],
+            after[..., mask, :]
+            if after.shape[-1] == 3 and after.ndim >= 3 and mask.shape != after.shape[-2:]
+            else after[..., mask],
+        ), rel
 
 
 def test_sidecars_have_exactly_the_original_keys_and_are_private(
@@ -143,7 +156,9 @@ def test_files_of_one_leaf_folder_and_device_share_the_union_of_boxes(
     assert side_a["transducer_signature"] == side_b["transducer_signature"]
 
 
-def test_inputs_are_never_modified(tmp_path: Path, tree: dict[str, object], ink_engine: str) -> None:
+def test_inputs_are_never_modified(
+    tmp_path: Path, tree: dict[str, object], ink_engine: str
+) -> None:
     files = sorted((tmp_path / "in").rglob("*"))
     before = {p: digest(p) for p in files if p.is_file()}
     assert run(tmp_path, ink_engine) == 0
@@ -206,7 +221,7 @@ def test_a_file_without_preamble_is_recognised_by_content(tmp_path: Path, ink_en
     ds.preamble = None
     ds.file_meta = pydicom.dataset.FileMetaDataset()
     ds.save_as(path, enforce_file_format=False, implicit_vr=True, little_endian=True)
-    assert not path.read_bytes()[128:132] == b"DICM"
+    assert path.read_bytes()[128:132] != b"DICM"
     assert run(tmp_path, ink_engine) == 0
     assert (tmp_path / "out" / "noext").exists()
 
@@ -223,10 +238,14 @@ def test_folder_named_after_the_patient_is_renamed_in_the_release_tree(
     tmp_path: Path, ink_engine: str
 ) -> None:
     person = fake_patients(1, seed=11)[0]
-    save(make_ct(person, uid_seed="named").dataset,
-         tmp_path / "in" / f"{person.name_parts[0]}_{person.name_parts[1]}" / "ct.dcm")
+    save(
+        make_ct(person, uid_seed="named").dataset,
+        tmp_path / "in" / f"{person.name_parts[0]}_{person.name_parts[1]}" / "ct.dcm",
+    )
     assert run(tmp_path, ink_engine) == 0
-    outputs = [p.relative_to(tmp_path / "out").as_posix() for p in (tmp_path / "out").rglob("*.dcm")]
+    outputs = [
+        p.relative_to(tmp_path / "out").as_posix() for p in (tmp_path / "out").rglob("*.dcm")
+    ]
     assert len(outputs) == 1
     assert person.name_parts[0] not in outputs[0]
     assert outputs[0].startswith("anon_") and outputs[0].endswith("/ct.dcm")
@@ -261,8 +280,10 @@ def test_pdf_report_is_written(tmp_path: Path, tree: dict[str, object], ink_engi
     report = tmp_path / "report.pdf"
     assert run(tmp_path, ink_engine, "--pdf-report", str(report)) == 0
     assert report.read_bytes().startswith(b"%PDF")
-    assert report.read_bytes().count(b"/Type /Page\n") + report.read_bytes().count(
-        b"/Type /Page ") >= 1
+    assert (
+        report.read_bytes().count(b"/Type /Page\n") + report.read_bytes().count(b"/Type /Page ")
+        >= 1
+    )
 
 
 def test_usage_errors_exit_with_status_2(tmp_path: Path) -> None:
@@ -273,7 +294,8 @@ def test_usage_errors_exit_with_status_2(tmp_path: Path) -> None:
                  "--headers", str(tmp_path / "h"), "--top-ratio", "1.5"]) == 2  # fmt: skip
 
 
-def test_a_missing_ocr_engine_names_what_to_install(tmp_path: Path, tree: dict[str, object],
-                                                    capsys: pytest.CaptureFixture[str]) -> None:
+def test_a_missing_ocr_engine_names_what_to_install(
+    tmp_path: Path, tree: dict[str, object], capsys: pytest.CaptureFixture[str]
+) -> None:
     assert run(tmp_path, "nonesuch") == 2
     assert "unknown OCR engine" in capsys.readouterr().err

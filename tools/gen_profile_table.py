@@ -66,9 +66,7 @@ def main(argv: list[str]) -> int:
                 "mask": mask,
                 "name": row["name"],
                 "basic": row["basicProfile"],
-                "options": {
-                    name: row[col] for col, name in OPTION_COLUMNS.items() if row.get(col)
-                },
+                "options": {name: row[col] for col, name in OPTION_COLUMNS.items() if row.get(col)},
             }
         )
     # Exact tags before wildcard rows so the first match is the most specific.

@@ -7,7 +7,7 @@ from collections.abc import Iterable, Sequence
 from pathlib import PurePosixPath
 
 from dicomscrub.header.pseudonyms import Pseudonymizer
-from dicomscrub.pixels.phi_policy import PhiMatcher, normalize
+from dicomscrub.pixels.phi_policy import PhiMatcher
 
 _UID_RE = re.compile(r"^\d+(\.\d+){2,}$")
 #: Rules that rename a path component (ID-like tokens alone do not: IM0001 is common).

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 
 import numpy as np
@@ -27,6 +28,9 @@ class TesseractEngine:
     name = "tesseract"
 
     def __init__(self, psm: int = 11, whitelist: str | None = None) -> None:
+        # Files are processed in parallel already; Tesseract's own OpenMP threads only
+        # contend with them (measured: 1.1 s -> 0.19 s for one 640-px-wide margin band).
+        os.environ.setdefault("OMP_THREAD_LIMIT", "1")
         self._config = f"--oem 1 --psm {int(psm)}"
         if whitelist:
             if whitelist == "original":
