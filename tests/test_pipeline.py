@@ -299,3 +299,17 @@ def test_a_missing_ocr_engine_names_what_to_install(
 ) -> None:
     assert run(tmp_path, "nonesuch") == 2
     assert "unknown OCR engine" in capsys.readouterr().err
+
+
+def test_outputs_are_byte_identical_whatever_the_number_of_workers(
+    tmp_path: Path, tree: dict[str, object], ink_engine: str
+) -> None:
+    key = ["--key-file", str(tmp_path / "key")]
+    assert main(["run", "--input", str(tmp_path / "in"), "--output", str(tmp_path / "o1"),
+                 "--headers", str(tmp_path / "h1"), "--jobs", "1", "--no-progress",
+                 "--ocr-engine", ink_engine, *key]) == 0  # fmt: skip
+    assert main(["run", "--input", str(tmp_path / "in"), "--output", str(tmp_path / "o2"),
+                 "--headers", str(tmp_path / "h2"), "--jobs", "2", "--no-progress",
+                 "--ocr-engine", ink_engine, *key]) == 0  # fmt: skip
+    for rel in tree:
+        assert (tmp_path / "o1" / rel).read_bytes() == (tmp_path / "o2" / rel).read_bytes()

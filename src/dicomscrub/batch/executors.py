@@ -50,7 +50,7 @@ def _run_dask(
             "--scheduler needs Dask distributed: pip install 'dicomscrub[dask]'"
         ) from exc
     try:
-        client = Client(config.batch.scheduler, timeout="30s")  # type: ignore[no-untyped-call]
+        client = Client(config.batch.scheduler, timeout="10s")  # type: ignore[no-untyped-call]
     except OSError as exc:
         raise ConfigError(f"cannot reach the Dask scheduler at {config.batch.scheduler}") from exc
     try:
