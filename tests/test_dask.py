@@ -29,8 +29,9 @@ def test_a_run_on_a_dask_cluster_matches_a_local_run(tmp_path: Path, ink_engine:
     with distributed.LocalCluster(
         n_workers=1, threads_per_worker=2, processes=False, dashboard_address=None
     ) as cluster:
-        assert main(["run", *common, "--scheduler", cluster.scheduler_address,
-                     "--output", str(tmp_path / "dask"), "--headers", str(tmp_path / "hd")]) == 0  # fmt: skip
+        address = cluster.scheduler_address
+        out = ["--output", str(tmp_path / "dask"), "--headers", str(tmp_path / "hd")]
+        assert main(["run", *common, "--scheduler", address, *out]) == 0
     for rel in ("a/us.dcm", "ct.dcm"):
         assert (tmp_path / "local" / rel).read_bytes() == (tmp_path / "dask" / rel).read_bytes()
         local = json.loads((tmp_path / "hl" / f"{rel}_bboxes.json").read_text())

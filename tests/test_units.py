@@ -15,7 +15,7 @@ from dicomscrub.models import BBox
 from dicomscrub.pixels.boxes import expand_boxes, merge_boxes
 from dicomscrub.pixels.detect import sample_indices
 from dicomscrub.pixels.phi_policy import PhiMatcher, date_variants, edit_distance_at_most
-from dicomscrub.pixels.preprocess import prepare_region
+from dicomscrub.pixels.preprocess import prepare_region, upscale_factor
 from dicomscrub.pixels.roi import margin_regions
 
 MATCHER = PhiMatcher.from_header(
@@ -58,7 +58,7 @@ def test_sampled_frames_include_the_first_and_last() -> None:
     "text",
     ["GARLAND", "GARLAN0", "JOHN", "MRN25846520", "25846520", "11/15/2024", "2024-11-15",
      "15.11.2024", "15-NOV-2024", "Nov 15, 2024", "12:21:44", "617-555-0142", "LAKESIDE",
-     "(617) 555-0142", "XK48213"],
+     "(617) 555-0142", "XK48213", "BERNARD: SOPHIE", "DOE, JANE", "HOPITAL CARDIO"],
 )  # fmt: skip
 def test_phi_words_are_recognised_including_misreads(text: str) -> None:
     assert MATCHER.line_rule(text.split()) is not None
@@ -82,13 +82,32 @@ def test_edit_distance_is_bounded() -> None:
 
 
 def test_blank_regions_are_not_sent_to_ocr_and_dark_backgrounds_are_inverted() -> None:
-    assert prepare_region(np.zeros((20, 40), np.uint8), 40, 4) is None
+    assert prepare_region(np.zeros((20, 40), np.uint8), 640, 4) is None
+    assert prepare_region(np.full((20, 40), 90, np.uint8), 640, 4) is None
     region = np.zeros((20, 40), np.uint8)
-    region[5:10, 5:30] = 255  # bright text on black
-    prepared = prepare_region(region, 40, 4)
+    region[5:8, 5:30] = 255  # a bright stroke on black
+    prepared = prepare_region(region, 640, 4)
     assert prepared is not None and prepared.scale == 2
     assert prepared.image.shape == ((20 + 8) * 2, (40 + 8) * 2)
     assert np.median(prepared.image) == 255  # background turned light, text dark
+    assert prepared.image[(4 + 6) * 2, (4 + 10) * 2] < 64
+
+
+@pytest.mark.parametrize(("background", "banner", "ink"), [(0, 110, 255), (255, 255, 0)])
+def test_text_on_a_banner_or_light_box_reaches_ocr_as_dark_on_white(
+    background: int, banner: int, ink: int
+) -> None:
+    region = np.full((40, 200), background, np.uint8)
+    region[0:20, :] = banner  # a coloured banner across the top
+    region[8:11, 20:120] = ink  # a stroke of text on the banner
+    prepared = prepare_region(region, 1280, 0)
+    assert prepared is not None and prepared.scale == 1
+    assert prepared.image[9, 50] < 64  # the stroke is dark
+    assert prepared.image[15, 50] > 192 and prepared.image[30, 50] > 192  # banner and bg light
+
+
+def test_small_images_are_upscaled_more() -> None:
+    assert [upscale_factor(c) for c in (256, 320, 640, 1024, 1280, 4000)] == [4, 4, 2, 2, 1, 1]
 
 
 def test_release_paths_rename_phi_folders_and_remap_uid_names() -> None:

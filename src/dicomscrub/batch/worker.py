@@ -161,12 +161,8 @@ def _redact(task: RedactTask, config: DeidConfig) -> FileOutcome:
             if config.pixels.random_text:
                 seed = _seed(task.relpath)
                 masks = random_text_masks(boxes, rows, cols, seed, config.pixels.text_bold)
-            source_photometric = str(ds.get("PhotometricInterpretation", "")).strip()
 
-            def editor(frame: np.ndarray, index: int) -> None:
-                photometric = source_photometric
-                if frame.ndim == 3 and photometric.startswith("YBR") and photometric != "YBR_FULL":
-                    photometric = "RGB"  # decoders hand colour back as RGB
+            def editor(frame: np.ndarray, index: int, photometric: str) -> None:
                 fill = fill_for(ds, photometric, frame)
                 redact_frame(frame, boxes, fill)
                 if masks:
@@ -179,7 +175,7 @@ def _redact(task: RedactTask, config: DeidConfig) -> FileOutcome:
             after = _thumb(first, ds, config.output.thumbnail_px) if first is not None else before
     if big_endian:
         if transfer_syntax(ds) == ExplicitVRBigEndian and frames and "PixelData" in ds:
-            edit_frames(ds, lambda frame, index: None)  # decodes big endian, stores little
+            edit_frames(ds, lambda *_: None)  # decodes big endian, stores little
         to_little_endian(ds)
     key = load_or_create_key(config.key_path)
     pseudo = Pseudonymizer(
@@ -221,7 +217,7 @@ def read_frame_from_dataset(ds: Dataset) -> np.ndarray:
 
 
 def _thumb(frame: np.ndarray, ds: Dataset, max_px: int) -> Thumbnail:
-    rgb, scale = thumbnail_rgb(to_display(frame, ds), max_px)
+    rgb, scale = thumbnail_rgb(to_display(frame, ds, robust=True), max_px)
     return Thumbnail(width=rgb.shape[1], height=rgb.shape[0], rgb=rgb.tobytes(), scale=scale)
 
 

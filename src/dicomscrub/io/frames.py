@@ -48,7 +48,9 @@ LOSSLESS_COMPRESSED = frozenset(
 #: Photometric interpretations of native data we can edit directly.
 NATIVE_EDITABLE = frozenset({"MONOCHROME1", "MONOCHROME2", "RGB", "PALETTE COLOR", "YBR_FULL"})
 
-FrameEditor = Callable[[np.ndarray, int], None]
+#: ``editor(frame, index, photometric)``: edits one frame in place; ``photometric`` is the
+#: colour model of the frame as handed over (decoders return YBR data as RGB).
+FrameEditor = Callable[[np.ndarray, int, str], None]
 
 
 def transfer_syntax(ds: Dataset) -> UID:
@@ -132,12 +134,12 @@ def _edit_native(ds: Dataset, editor: FrameEditor) -> str:
         unpacked = np.asarray(unpack_bits(ds.PixelData))
         bits = unpacked[: frames * rows * cols].reshape(frames, rows, cols)
         for index in range(frames):
-            editor(bits[index], index)
+            editor(bits[index], index, photometric)
         ds.PixelData = pack_bits(bits.ravel())
         return "native 1-bit, edited in place"
     view = _native_view(ds)
     for index in range(view.shape[0]):
-        editor(view[index], index)
+        editor(view[index], index, photometric)
     base = view.base if view.base is not None else view
     raw = np.ascontiguousarray(base).tobytes()
     stored = bytes(ds.PixelData)
@@ -157,10 +159,12 @@ def _edit_compressed(ds: Dataset, syntax: UID, editor: FrameEditor) -> str:
                 "re-encoding in %s failed (%s); writing native", syntax.name, type(exc).__name__
             )
     out: np.ndarray | None = None
+    source = str(ds.get("PhotometricInterpretation", "")).strip()
     try:
         for index, frame in enumerate(iter_pixels(ds)):
             arr = np.array(frame, copy=True)
-            editor(arr, index)
+            rgb = arr.ndim == 3 and source.startswith("YBR")
+            editor(arr, index, "RGB" if rgb else source)
             if out is None:
                 out = np.empty((frames, *arr.shape), dtype=arr.dtype)
             out[index] = arr
@@ -200,7 +204,7 @@ def _reencode(ds: Dataset, syntax: UID, editor: FrameEditor, frames: int) -> str
     fragments = []
     for index, frame in enumerate(iter_pixels(ds, raw=True)):
         arr = np.array(frame, copy=True)
-        editor(arr, index)
+        editor(arr, index, photometric)
         fragments.append(
             encoder.encode(
                 arr,

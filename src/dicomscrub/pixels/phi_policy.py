@@ -24,12 +24,16 @@ _MONTH_DATE_RE = re.compile(
     + r")[A-Z]*[\-/ .]?\d{1,2}[, ]*\d{4}"
 )
 _TIME_RE = re.compile(r"(?<!\d)([01]?\d|2[0-3]):[0-5]\d(:[0-5]\d)?(?!\d)")
+#: Two capitalised words joined by a comma, colon or caret: how overlays write names.
+_NAME_RE = re.compile(r"\b[A-Z][A-Za-z'\-]{1,}\s*[,:^]\s*[A-Z][A-Za-z'\-]{1,}\b")
 _PHONE_RE = re.compile(r"\(?\d{3}\)?[\-. ]?\d{3}[\-. ]\d{4}")
 #: Labels that introduce identifying data on the same line.
 _LABELS = frozenset(
     {"NAME", "PATIENT", "PAT", "PT", "DOB", "BIRTH", "BORN", "MRN", "ID", "PID", "ACC",
      "ACCESSION", "HOSPITAL", "CLINIC", "MEDICAL", "CENTER", "CENTRE", "INSTITUTION",
-     "PHYSICIAN", "DR", "REF", "REFERRING", "OPERATOR", "SONOGRAPHER", "TECH", "DATE"}
+     "PHYSICIAN", "DR", "REF", "REFERRING", "OPERATOR", "SONOGRAPHER", "TECH", "DATE",
+     "HOPITAL", "CLINIQUE", "KLINIK", "KLINIKUM", "OSPEDALE", "UNIVERSITY", "MED", "CTR",
+     "HEALTH", "INSTITUTE", "DOCTOR", "AGE", "SEX", "MRS"}
 )  # fmt: skip
 
 
@@ -149,6 +153,8 @@ class PhiMatcher:
             if rule is not None:
                 return rule
         joined = " ".join(texts)
+        if _NAME_RE.search(joined):
+            return "name-pattern"
         if len(texts) > 1:
             upper = joined.upper()
             if _DATE_RE.search(upper) or _MONTH_DATE_RE.search(upper):

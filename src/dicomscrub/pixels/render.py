@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import numpy as np
 from pydicom.dataset import Dataset
-from pydicom.pixels.processing import apply_color_lut
+from pydicom.pixels.processing import apply_color_lut, apply_modality_lut, apply_voi_lut
 
 
-def to_display(frame: np.ndarray, ds: Dataset) -> np.ndarray:
+def to_display(frame: np.ndarray, ds: Dataset, *, robust: bool = False) -> np.ndarray:
     """An 8-bit image as a viewer would show it: ``(rows, cols)`` gray or ``(rows, cols, 3)``.
 
     Palette colour goes through its LUT; MONOCHROME1 is inverted so text that displays
-    white is white here too; grey levels are min-max stretched over the frame.
+    white is white here too; grey levels are min-max stretched over the frame
+    (``robust``, for previews: through the file's window when it has one, else over the
+    0.5 to 99.5 percentiles, so bright text pixels do not darken the picture).
     """
     photometric = str(ds.get("PhotometricInterpretation", "")).strip()
     arr = frame
@@ -20,21 +22,29 @@ def to_display(frame: np.ndarray, ds: Dataset) -> np.ndarray:
             arr = apply_color_lut(arr, ds)
         except Exception:
             arr = frame
-    arr = stretch(arr)
+    if robust and photometric.startswith("MONOCHROME") and "WindowCenter" in ds:
+        try:
+            arr = apply_voi_lut(apply_modality_lut(arr, ds), ds)
+        except Exception:  # a broken window: fall back to percentiles
+            arr = frame
+    arr = stretch(arr, robust=robust)
     if photometric == "MONOCHROME1":
         arr = 255 - arr
     return arr
 
 
-def stretch(arr: np.ndarray) -> np.ndarray:
-    """Min-max stretch to uint8 (a constant image maps to 0)."""
+def stretch(arr: np.ndarray, *, robust: bool = False) -> np.ndarray:
+    """Stretch to uint8 between min and max, or robust percentiles (constant -> 0)."""
     if arr.dtype == np.uint8:
         return arr
     a = arr.astype(np.float32, copy=False)
-    lo, hi = float(a.min()), float(a.max())
+    if robust:
+        lo, hi = (float(v) for v in np.percentile(a, (0.5, 99.5)))
+    else:
+        lo, hi = float(a.min()), float(a.max())
     if hi <= lo:
         return np.zeros(arr.shape, dtype=np.uint8)
-    return ((a - lo) * (255.0 / (hi - lo))).astype(np.uint8)
+    return np.asarray(np.clip((a - lo) * (255.0 / (hi - lo)), 0, 255), dtype=np.uint8)
 
 
 def to_gray(img: np.ndarray) -> np.ndarray:
