@@ -313,3 +313,41 @@ def test_outputs_are_byte_identical_whatever_the_number_of_workers(
                  "--ocr-engine", ink_engine, *key]) == 0  # fmt: skip
     for rel in tree:
         assert (tmp_path / "o1" / rel).read_bytes() == (tmp_path / "o2" / rel).read_bytes()
+
+
+def _jpeg_cine(frames: int) -> tuple[pydicom.Dataset, object]:
+    """A lossy JPEG baseline (YBR_FULL_422) ultrasound cine built frame by frame with Pillow."""
+    import io
+
+    from PIL import Image
+    from pydicom.encaps import encapsulate
+    from pydicom.uid import JPEGBaseline8Bit
+
+    sample = make_ultrasound(fake_patients(1, seed=21)[0], frames=frames, uid_seed="jpeg")
+    ds = sample.dataset
+    fragments = []
+    for frame in ds.pixel_array:
+        buf = io.BytesIO()
+        Image.fromarray(frame).save(buf, format="JPEG", quality=95, subsampling=1)
+        fragments.append(buf.getvalue())
+    ds.PixelData = encapsulate(fragments)
+    ds["PixelData"].VR = "OB"
+    ds["PixelData"].is_undefined_length = True
+    ds.PhotometricInterpretation = "YBR_FULL_422"
+    ds.file_meta.TransferSyntaxUID = JPEGBaseline8Bit
+    return ds, sample
+
+
+def test_a_lossy_jpeg_cine_is_redacted_on_every_frame_and_never_re_encoded_lossily(
+    tmp_path: Path, ink_engine: str
+) -> None:
+    ds, sample = _jpeg_cine(5)
+    save(ds, tmp_path / "in" / "cine.dcm")
+    assert run(tmp_path, ink_engine) == 0
+    out = pydicom.dcmread(tmp_path / "out" / "cine.dcm")
+    assert out.file_meta.TransferSyntaxUID == pydicom.uid.ExplicitVRLittleEndian
+    assert out.PhotometricInterpretation == "RGB" and out.LossyImageCompression == "01"
+    arr = out.pixel_array
+    assert arr.shape == (5, 480, 640, 3)
+    for box in sample.phi_boxes:  # type: ignore[attr-defined]
+        assert (arr[:, box.y : box.bottom, box.x : box.right] == 0).all()

@@ -5,6 +5,10 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass, field
 
+#: Pixel Data, Float Pixel Data and Double Float Pixel Data: bulk values that header code
+#: must never load.
+PIXEL_DATA_TAGS = frozenset({0x7FE00010, 0x7FE00008, 0x7FE00009})
+
 
 @dataclass(frozen=True, slots=True, order=True)
 class BBox:
@@ -113,6 +117,7 @@ class FileOutcome:
     boxes: tuple[BBox, ...] = ()
     before: Thumbnail | None = None
     after: Thumbnail | None = None
+    preview: str = ""  # path of the stored thumbnails, when kept on disk instead
 
 
 @dataclass(frozen=True, slots=True)

@@ -26,6 +26,7 @@ from dicomscrub.header.pseudonyms import Pseudonymizer
 from dicomscrub.models import BBox, DetectResult, FileOutcome, RunSummary, Status
 from dicomscrub.pixels.boxes import merge_boxes
 from dicomscrub.pixels.ocr.base import get_engine
+from dicomscrub.report.previews import preview_path
 
 log = logging.getLogger(__name__)
 
@@ -65,12 +66,16 @@ def run_batch(
         done = _finished(out.headers, relpath)
         if done is not None and not config.batch.overwrite:
             previous.append(done)
+            kept = preview_path(out.headers, relpath)
             outcomes.append(
                 FileOutcome(
                     relpath,
                     Status.SKIPPED,
                     reason="already done (use --overwrite)",
                     output=str(done.get("output", "")),
+                    num_frames=int(str(done.get("num_frames", 0))),
+                    boxes=_boxes_of(done),
+                    preview=str(kept) if kept.is_file() else "",
                 )
             )
         else:
@@ -141,6 +146,11 @@ def _group_boxes(
         if isinstance(raw, list) and key in pooled:
             pooled[key].extend(BBox.from_json(b) for b in raw)
     return {k: tuple(merge_boxes(v, config.pixels.merge_iou)) for k, v in pooled.items()}
+
+
+def _boxes_of(sidecar: dict[str, object]) -> tuple[BBox, ...]:
+    raw = sidecar.get("boxes")
+    return tuple(BBox.from_json(b) for b in raw) if isinstance(raw, list) else ()
 
 
 def _finished(headers: Path, relpath: str) -> dict[str, object] | None:

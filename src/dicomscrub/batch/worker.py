@@ -7,6 +7,7 @@ that names no PHI, and nothing is written to the release folder for that file.
 
 from __future__ import annotations
 
+import copy
 import logging
 import warnings
 from dataclasses import dataclass
@@ -14,26 +15,34 @@ from pathlib import Path, PurePosixPath
 
 import numpy as np
 from pydicom.dataset import Dataset
-from pydicom.uid import ExplicitVRBigEndian
+from pydicom.uid import ExplicitVRBigEndian, ExplicitVRLittleEndian
 
 from dicomscrub.audit.sidecar import write_sidecar
 from dicomscrub.batch.paths import flagged_components
 from dicomscrub.config import DeidConfig
-from dicomscrub.errors import DicomScrubError, InputError
+from dicomscrub.errors import DicomScrubError, InputError, OutputError, RedactionError
 from dicomscrub.header.anonymize import HeaderAnonymizer
 from dicomscrub.header.keys import load_or_create_key
 from dicomscrub.header.phi import header_terms, sidecar_phi
 from dicomscrub.header.profile import HeaderProfile
 from dicomscrub.header.pseudonyms import Pseudonymizer
-from dicomscrub.io.frames import edit_frames, number_of_frames, read_frame, transfer_syntax
+from dicomscrub.io.frames import (
+    FrameEditor,
+    edit_frames,
+    number_of_frames,
+    read_frame,
+    transfer_syntax,
+)
+from dicomscrub.io.pixelstream import PixelPlan, append_pixels, plan_pixels, prepare_header
 from dicomscrub.io.read import read_full, read_header
-from dicomscrub.io.write import to_little_endian, write_dataset
+from dicomscrub.io.write import atomic_write, to_little_endian, write_dataset
 from dicomscrub.models import BBox, DetectResult, FileOutcome, Status, Thumbnail
 from dicomscrub.pixels.detect import detect_phi_boxes
 from dicomscrub.pixels.ocr.base import get_engine
 from dicomscrub.pixels.phi_policy import PhiMatcher
 from dicomscrub.pixels.redact import fill_for, random_text_masks, redact_frame, stamp_text
 from dicomscrub.pixels.render import thumbnail_rgb, to_display
+from dicomscrub.report.previews import save_previews
 
 log = logging.getLogger(__name__)
 
@@ -142,50 +151,45 @@ def redact_file(task: RedactTask, config: DeidConfig) -> FileOutcome:
 
 
 def _redact(task: RedactTask, config: DeidConfig) -> FileOutcome:
-    ds = read_full(task.path)
-    big_endian = transfer_syntax(ds) == ExplicitVRBigEndian
+    ds = read_header(task.path)  # pixel data stays on disk
+    if transfer_syntax(ds).is_deflated:
+        ds = read_full(task.path)  # a deflated stream cannot be read at an offset
     phi = sidecar_phi(ds)
     frames = number_of_frames(ds)
-    want_thumbs = config.output.pdf_report is not None
-    before: Thumbnail | None = None
-    after: Thumbnail | None = None
-    cleaned = False
-    if frames and config.pixels.enabled:
+    big_endian = transfer_syntax(ds) == ExplicitVRBigEndian
+    pixels = frames > 0 and config.pixels.enabled
+    boxes: list[BBox] = []
+    if pixels:
         _check_geometry(ds)
-        rows, cols = int(ds.Rows), int(ds.Columns)
-        boxes = [b.clipped(rows, cols) for b in task.boxes]
-        if want_thumbs:
-            before = _thumb(read_frame(task.path, ds, 0), ds, config.output.thumbnail_px)
-        if boxes:
-            masks = []
-            if config.pixels.random_text:
-                seed = _seed(task.relpath)
-                masks = random_text_masks(boxes, rows, cols, seed, config.pixels.text_bold)
+        boxes = [b.clipped(int(ds.Rows), int(ds.Columns)) for b in task.boxes]
+        boxes = [b for b in boxes if b.area]
+    editor = _editor(ds, boxes, task.relpath, config) if boxes else None
+    plan = None
+    if frames and (editor is not None or big_endian):
+        plan = plan_pixels(ds, editing=editor is not None)
+    previews = (
+        _Previews(ds, config.output.thumbnail_px) if pixels and config.output.pdf_report else None
+    )
 
-            def editor(frame: np.ndarray, index: int, photometric: str) -> None:
-                fill = fill_for(ds, photometric, frame)
-                redact_frame(frame, boxes, fill)
-                if masks:
-                    stamp_text(frame, masks, fill)
-
-            edit_frames(ds, editor)
-        cleaned = task.searched
-        if want_thumbs:
-            first = read_frame_from_dataset(ds) if boxes else None
-            after = _thumb(first, ds, config.output.thumbnail_px) if first is not None else before
-    if big_endian:
-        if transfer_syntax(ds) == ExplicitVRBigEndian and frames and "PixelData" in ds:
-            edit_frames(ds, lambda *_: None)  # decodes big endian, stores little
-        to_little_endian(ds)
+    source_header = copy.deepcopy(ds) if plan is not None else ds
     key = load_or_create_key(config.key_path)
     pseudo = Pseudonymizer(
         key,
         config.header.patient_prefix,
         (config.header.date_shift_min_days, config.header.date_shift_max_days),
     )
-    HeaderAnonymizer(HeaderProfile(), pseudo).anonymize(ds, pixels_cleaned=cleaned)
+    HeaderAnonymizer(HeaderProfile(), pseudo).anonymize(ds, pixels_cleaned=pixels and task.searched)
+    if big_endian:
+        to_little_endian(ds)
     out_path = config.output.output / task.out_relpath
-    write_dataset(out_path, ds)
+    if plan is None or plan.mode == "memory":
+        if plan is not None or (editor is not None):
+            edit_frames(ds, editor or (lambda *_: None))
+        if previews is not None:
+            previews.from_datasets(task.path, source_header, ds)
+        write_dataset(out_path, ds)
+    else:
+        _write_streamed(out_path, task.path, ds, source_header, plan, editor, previews)
     write_sidecar(
         config.output.headers,
         task.relpath,
@@ -198,22 +202,103 @@ def _redact(task: RedactTask, config: DeidConfig) -> FileOutcome:
         signature=task.signature,
         phi=phi,
     )
+    preview = ""
+    if previews is not None and previews.ready:
+        preview = save_previews(config.output.headers, task.relpath, *previews.pair())
     return FileOutcome(
         task.relpath,
         Status.DONE,
         output=str(out_path),
         num_frames=frames,
         boxes=task.boxes,
-        before=before,
-        after=after,
+        preview=preview,
     )
 
 
-def read_frame_from_dataset(ds: Dataset) -> np.ndarray:
-    """Frame 0 of an in-memory dataset (after redaction)."""
-    from pydicom.pixels.utils import pixel_array
+def _editor(ds: Dataset, boxes: list[BBox], relpath: str, config: DeidConfig) -> FrameEditor:
+    """The per-frame redaction: fill every box, then stamp replacement text if asked."""
+    masks = []
+    if config.pixels.random_text:
+        rows, cols = int(ds.Rows), int(ds.Columns)
+        masks = random_text_masks(boxes, rows, cols, _seed(relpath), config.pixels.text_bold)
 
-    return np.asarray(pixel_array(ds, index=0))
+    def editor(frame: np.ndarray, index: int, photometric: str) -> None:
+        fill = fill_for(ds, photometric, frame)
+        redact_frame(frame, boxes, fill)
+        if masks:
+            stamp_text(frame, masks, fill)
+
+    return editor
+
+
+def _write_streamed(
+    out_path: Path,
+    source: Path,
+    header: Dataset,
+    source_header: Dataset,
+    plan: PixelPlan,
+    editor: FrameEditor | None,
+    previews: _Previews | None,
+) -> None:
+    """Header by pydicom, then the pixel data appended frame by frame; falls back from a
+    failed lossless re-encode to an uncompressed copy."""
+    fallback = copy.deepcopy(header) if plan.mode == "reencode" else None
+
+    def write(tmp: Path, hdr: Dataset, chosen: PixelPlan) -> None:
+        prepare_header(hdr, chosen)
+        hdr.save_as(tmp, enforce_file_format=True)
+        with tmp.open("ab") as fh:
+            append_pixels(
+                fh,
+                source,
+                hdr,
+                chosen,
+                editor,
+                previews.watch if previews is not None else None,
+                source_header,
+            )
+
+    try:
+        atomic_write(out_path, lambda tmp: write(tmp, header, plan))
+    except OutputError as exc:
+        if fallback is None or isinstance(exc.__cause__, RedactionError):
+            raise
+        log.info("lossless re-encoding failed; writing uncompressed instead")
+        decode = PixelPlan("decode", plan.source_syntax, ExplicitVRLittleEndian)
+        atomic_write(out_path, lambda tmp: write(tmp, fallback, decode))
+
+
+class _Previews:
+    """Collects the original and redacted first frame as report thumbnails."""
+
+    def __init__(self, ds: Dataset, max_px: int) -> None:
+        self._ds = ds
+        self._max_px = max_px
+        self.before: Thumbnail | None = None
+        self.after: Thumbnail | None = None
+
+    @property
+    def ready(self) -> bool:
+        return self.before is not None and self.after is not None
+
+    def pair(self) -> tuple[Thumbnail, Thumbnail]:
+        assert self.before is not None and self.after is not None
+        return self.before, self.after
+
+    def watch(self, original: np.ndarray, index: int, edited: np.ndarray) -> None:
+        if index == 0:
+            self.before = _thumb(original, self._ds, self._max_px)
+            self.after = _thumb(edited, self._ds, self._max_px)
+
+    def from_datasets(self, source: Path, source_header: Dataset, edited: Dataset) -> None:
+        from pydicom.pixels.utils import pixel_array
+
+        self.before = _thumb(read_frame(source, source_header, 0), source_header, self._max_px)
+        try:
+            first = np.asarray(pixel_array(edited, index=0))
+        except Exception:
+            first = read_frame(source, source_header, 0)
+        self.after = _thumb(first, edited, self._max_px)
 
 
 def _thumb(frame: np.ndarray, ds: Dataset, max_px: int) -> Thumbnail:

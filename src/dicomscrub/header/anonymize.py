@@ -15,6 +15,7 @@ from dicomscrub import __version__
 from dicomscrub.header.dates import shift_da, shift_dt
 from dicomscrub.header.profile import Action, Decision, HeaderProfile
 from dicomscrub.header.pseudonyms import Pseudonymizer, keeps_uid
+from dicomscrub.models import PIXEL_DATA_TAGS
 
 log = logging.getLogger(__name__)
 
@@ -115,6 +116,8 @@ class HeaderAnonymizer:
 
     def _walk(self, ds: Dataset, report: HeaderReport) -> None:
         for tag in list(ds.keys()):
+            if int(tag) in PIXEL_DATA_TAGS:
+                continue  # pixel data is the pixel step's business; never loaded here
             try:
                 elem = ds[tag]
             except Exception:

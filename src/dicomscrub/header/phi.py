@@ -12,6 +12,8 @@ from collections.abc import Iterator
 from pydicom.dataset import Dataset
 from pydicom.multival import MultiValue
 
+from dicomscrub.models import PIXEL_DATA_TAGS
+
 #: Top-level keywords copied into the sidecar's ``phi`` block when present.
 SIDECAR_KEYWORDS = (
     "PatientName", "PatientID", "PatientBirthDate", "PatientSex", "PatientAge",
@@ -76,12 +78,9 @@ def header_terms(ds: Dataset) -> tuple[list[str], list[str], list[str]]:
     return names, ids, dates
 
 
-_BULK_TAGS = frozenset({0x7FE00010, 0x7FE00008, 0x7FE00009})
-
-
 def _walk_text(ds: Dataset) -> Iterator[tuple[str, str, str]]:
     for tag in list(ds.keys()):
-        if int(tag) in _BULK_TAGS or (int(tag) >> 16) & 0xFF01 == 0x6000:
+        if int(tag) in PIXEL_DATA_TAGS or (int(tag) >> 16) & 0xFF01 == 0x6000:
             continue
         try:
             elem = ds[tag]

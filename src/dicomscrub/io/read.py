@@ -71,6 +71,8 @@ def read_header(path: Path) -> Dataset:
         ds = dcmread(path, force=True, defer_size=4096)
     except Exception as exc:
         raise InputError(f"unreadable DICOM header ({type(exc).__name__})") from exc
+    if len(ds) == 0:
+        raise InputError("no data elements could be read")
     _ensure_transfer_syntax(ds)
     return ds
 

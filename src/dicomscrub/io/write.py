@@ -14,6 +14,7 @@ from pydicom.dataset import Dataset
 from pydicom.uid import ExplicitVRLittleEndian
 
 from dicomscrub.errors import OutputError
+from dicomscrub.models import PIXEL_DATA_TAGS
 
 
 def atomic_write(path: Path, writer: Callable[[Path], None], *, mode: int | None = None) -> None:
@@ -43,12 +44,23 @@ def to_little_endian(ds: Dataset) -> None:
     Decoded values are written in the new byte order by pydicom; raw binary words other
     than pixel data (already converted by the pixel step) are byte-swapped here.
     """
-    for elem in ds.iterall():
-        size = _SWAP_VRS.get(elem.VR)
-        if size and elem.tag != 0x7FE00010 and isinstance(elem.value, bytes):
-            elem.value = np.frombuffer(elem.value, dtype=f">u{size}").astype(f"<u{size}").tobytes()
+    _swap_words(ds)
     ds.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
     ds.set_original_encoding(False, True, ds.original_character_set)
+
+
+def _swap_words(ds: Dataset) -> None:
+    for tag in list(ds.keys()):
+        if int(tag) in PIXEL_DATA_TAGS:
+            continue  # written by the pixel step
+        elem = ds[tag]
+        if elem.VR == "SQ":
+            for item in elem.value or ():
+                _swap_words(item)
+            continue
+        size = _SWAP_VRS.get(elem.VR)
+        if size and isinstance(elem.value, bytes):
+            elem.value = np.frombuffer(elem.value, dtype=f">u{size}").astype(f"<u{size}").tobytes()
 
 
 def write_dataset(path: Path, ds: Dataset) -> None:

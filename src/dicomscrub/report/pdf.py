@@ -21,6 +21,7 @@ from matplotlib.patches import Rectangle
 
 from dicomscrub.errors import OutputError
 from dicomscrub.models import FileOutcome, RunSummary, Status, Thumbnail
+from dicomscrub.report.previews import load_previews
 
 logger = logging.getLogger(__name__)
 
@@ -99,14 +100,23 @@ def write_pdf_report(
     return total
 
 
+def _thumbnails(outcome: FileOutcome) -> tuple[Thumbnail, Thumbnail] | None:
+    """The outcome's two thumbnails, from memory or from the preview store on disk."""
+    if outcome.before is not None and outcome.after is not None:
+        return outcome.before, outcome.after
+    if outcome.preview:
+        return load_previews(outcome.preview)
+    return None
+
+
 def _has_preview(outcome: FileOutcome) -> bool:
-    """Whether the outcome is DONE and both thumbnails hold well-formed RGB data."""
-    if outcome.status is not Status.DONE or outcome.before is None or outcome.after is None:
+    """Whether the file was de-identified and both thumbnails hold well-formed RGB data."""
+    if outcome.status is Status.FAILED:
         return False
-    ok = all(
-        t.width > 0 and t.height > 0 and len(t.rgb) == t.width * t.height * 3
-        for t in (outcome.before, outcome.after)
-    )
+    thumbs = _thumbnails(outcome)
+    if thumbs is None:
+        return False
+    ok = all(t.width > 0 and t.height > 0 and len(t.rgb) == t.width * t.height * 3 for t in thumbs)
     if not ok:
         logger.warning("a thumbnail has the wrong size; the file is listed without preview")
     return ok
@@ -197,10 +207,11 @@ def _preview_page(outcome: FileOutcome) -> Figure:
     frames, boxes = outcome.num_frames, len(outcome.boxes)
     counts = f"{frames} frame{'' if frames == 1 else 's'}, {boxes} box{'' if boxes == 1 else 'es'}"
     _text(fig, 0.04, 0.915, counts, 10, color="0.3")
-    panels = ((outcome.before, "Original", 0.03), (outcome.after, "Redacted", 0.52))
+    thumbs = _thumbnails(outcome)
+    if thumbs is None:  # never: _has_preview checked both
+        return fig
+    panels = ((thumbs[0], "Original", 0.03), (thumbs[1], "Redacted", 0.52))
     for thumb, label, left in panels:
-        if thumb is None:  # never: _has_preview checked both
-            continue
         ax = fig.add_axes((left, 0.07, 0.45, 0.78))
         ax.imshow(_image(thumb), interpolation="none")
         for box in outcome.boxes:

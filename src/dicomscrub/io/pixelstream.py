@@ -1,0 +1,284 @@
+"""Write an output file with its pixel data streamed one frame at a time.
+
+The header (already de-identified) is written by pydicom without its pixel data; the
+Pixel Data element is then appended frame by frame, so a cine of any length costs one
+frame of memory:
+
+- ``native``: uncompressed little endian input. Each frame's bytes are read straight
+  from the file at their offset, edited in place and written back, so pixels outside the
+  boxes stay bit-exact (high bits included). The transfer syntax is kept.
+- ``reencode``: RLE, JPEG-LS lossless and JPEG 2000 lossless. Frames are decoded one at
+  a time, edited and encoded again, losslessly, in the same syntax.
+- ``decode``: everything else pydicom can decode (lossy JPEG, JPEG lossless, big
+  endian...). Frames are decoded (colour as RGB), edited and written uncompressed as
+  Explicit VR Little Endian; lossy input keeps LossyImageCompression = 01. Never
+  re-encoded lossily.
+
+Inputs that fit none of these (deflated data sets, 1-bit data) use the in-memory path of
+:mod:`dicomscrub.io.frames`.
+"""
+
+from __future__ import annotations
+
+import logging
+import struct
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, BinaryIO
+
+import numpy as np
+from pydicom.dataelem import RawDataElement
+from pydicom.dataset import Dataset
+from pydicom.pixels.encoders.base import get_encoder
+from pydicom.pixels.utils import iter_pixels
+from pydicom.uid import UID, ExplicitVRBigEndian, ExplicitVRLittleEndian
+
+from dicomscrub.errors import RedactionError
+from dicomscrub.io.frames import (
+    LOSSLESS_COMPRESSED,
+    NATIVE_EDITABLE,
+    REENCODABLE,
+    FrameEditor,
+    number_of_frames,
+    transfer_syntax,
+)
+
+log = logging.getLogger(__name__)
+
+PIXEL_DATA = 0x7FE00010
+#: Called with (frame, index) after the editor ran, e.g. to keep a preview of frame 0.
+FrameWatcher = Callable[[np.ndarray, int, np.ndarray], None]
+
+_ITEM = struct.pack("<HH", 0xFFFE, 0xE000)
+_SEQ_END = struct.pack("<HHI", 0xFFFE, 0xE0DD, 0)
+
+
+@dataclass(frozen=True, slots=True)
+class PixelPlan:
+    """How the pixel data of one file will be written."""
+
+    mode: str  # "native" | "reencode" | "decode" | "memory"
+    source_syntax: UID
+    out_syntax: UID
+
+
+def plan_pixels(ds: Dataset, *, editing: bool) -> PixelPlan:
+    """Choose how to write the pixel data of ``ds`` (read with deferred pixel data)."""
+    syntax = transfer_syntax(ds)
+    photometric = str(ds.get("PhotometricInterpretation", "")).strip()
+    bits = int(ds.get("BitsAllocated", 0) or 0)
+    raw = ds.get_item(PIXEL_DATA, keep_deferred=True)
+    streamable = isinstance(raw, RawDataElement) and raw.value_tell is not None
+    if syntax.is_deflated or bits == 1 or not streamable:
+        return PixelPlan("memory", syntax, syntax)
+    if not syntax.is_compressed and syntax != ExplicitVRBigEndian:
+        if photometric in NATIVE_EDITABLE and bits in (8, 16, 32):
+            return PixelPlan("native", syntax, syntax)
+        return PixelPlan("memory", syntax, syntax)
+    if syntax in REENCODABLE and editing and _can_reencode(syntax, photometric):
+        return PixelPlan("reencode", syntax, syntax)
+    return PixelPlan("decode", syntax, ExplicitVRLittleEndian)
+
+
+def _can_reencode(syntax: UID, photometric: str) -> bool:
+    if photometric in ("YBR_RCT", "YBR_ICT", "YBR_FULL_422"):
+        return False  # decoders convert these; re-encoding would change the colour model
+    try:
+        return bool(get_encoder(syntax).is_available)
+    except Exception:
+        return False
+
+
+def prepare_header(ds: Dataset, plan: PixelPlan) -> None:
+    """Make the header describe the pixel data as it will be written; drop the old data.
+
+    Elements after Pixel Data (trailing padding, signatures) are dropped too: the pixel
+    data is appended at the end of the file.
+    """
+    if plan.mode == "decode":
+        photometric = str(ds.get("PhotometricInterpretation", "")).strip()
+        spp = int(ds.get("SamplesPerPixel", 1) or 1)
+        if spp == 3:
+            if photometric.startswith("YBR"):
+                ds.PhotometricInterpretation = "RGB"
+            ds.PlanarConfiguration = 0
+        bits_stored = int(ds.get("BitsStored", ds.BitsAllocated) or ds.BitsAllocated)
+        ds.BitsAllocated = 8 if bits_stored <= 8 else 16 if bits_stored <= 16 else 32
+        if plan.source_syntax.is_compressed and plan.source_syntax not in LOSSLESS_COMPRESSED:
+            ds.LossyImageCompression = "01"
+        ds.file_meta.TransferSyntaxUID = plan.out_syntax
+    # keys(), not iteration: iterating a Dataset would load the deferred pixel data.
+    for tag in [t for t in ds.keys() if int(t) >= PIXEL_DATA]:  # noqa: SIM118
+        del ds[tag]
+
+
+def append_pixels(
+    fh: BinaryIO,
+    source: Path,
+    header: Dataset,
+    plan: PixelPlan,
+    editor: FrameEditor | None,
+    watcher: FrameWatcher | None,
+    source_ds: Dataset,
+) -> str:
+    """Append the Pixel Data element to ``fh``, streaming frames; return a short note.
+
+    ``source_ds`` is the header as read (for geometry and decoding); ``header`` the
+    output header as written (for the explicit/implicit choice).
+    """
+    frames = number_of_frames(source_ds)
+    implicit = header.file_meta.TransferSyntaxUID == "1.2.840.10008.1.2"
+    if plan.mode == "native":
+        _native(fh, source, source_ds, frames, implicit, editor, watcher)
+        return "native, edited in place"
+    if plan.mode == "reencode":
+        _encapsulated(fh, source, source_ds, plan.source_syntax, frames, editor, watcher)
+        return f"re-encoded losslessly in {plan.source_syntax.name}"
+    _decoded(fh, source, source_ds, header, frames, editor, watcher)
+    return f"decoded from {plan.source_syntax.name}, written as Explicit VR Little Endian"
+
+
+def _element_header(vr: bytes, length: int, implicit: bool) -> bytes:
+    if implicit:
+        return struct.pack("<HHI", 0x7FE0, 0x0010, length)
+    return struct.pack("<HH2sHI", 0x7FE0, 0x0010, vr, 0, length)
+
+
+def _native(
+    fh: BinaryIO,
+    source: Path,
+    ds: Dataset,
+    frames: int,
+    implicit: bool,
+    editor: FrameEditor | None,
+    watcher: FrameWatcher | None,
+) -> None:
+    rows, cols = int(ds.Rows), int(ds.Columns)
+    spp = int(ds.get("SamplesPerPixel", 1) or 1)
+    bits = int(ds.BitsAllocated)
+    signed = int(ds.get("PixelRepresentation", 0) or 0) == 1
+    dtype = np.dtype(f"<{'i' if signed else 'u'}{bits // 8}")
+    planar = spp > 1 and int(ds.get("PlanarConfiguration", 0) or 0) == 1
+    photometric = str(ds.get("PhotometricInterpretation", "")).strip()
+    frame_bytes = rows * cols * spp * dtype.itemsize
+    raw = ds.get_item(PIXEL_DATA, keep_deferred=True)
+    assert isinstance(raw, RawDataElement) and raw.value_tell is not None
+    if raw.length < frame_bytes * frames:
+        raise RedactionError("pixel data is shorter than Rows x Columns x frames")
+    total = frame_bytes * frames
+    fh.write(_element_header(b"OB" if bits <= 8 else b"OW", total + total % 2, implicit))
+    with source.open("rb") as src:
+        for index in range(frames):
+            src.seek(raw.value_tell + index * frame_bytes)
+            buf = bytearray(src.read(frame_bytes))
+            if len(buf) != frame_bytes:
+                raise RedactionError("pixel data ends before the last frame")
+            flat = np.frombuffer(buf, dtype=dtype)
+            if spp == 1:
+                frame = flat.reshape(rows, cols)
+            elif planar:
+                frame = flat.reshape(spp, rows, cols).transpose(1, 2, 0)
+            else:
+                frame = flat.reshape(rows, cols, spp)
+            _edit(frame, index, photometric, editor, watcher)
+            fh.write(buf)
+    if total % 2:
+        fh.write(b"\0")
+
+
+def _edit(
+    frame: np.ndarray,
+    index: int,
+    photometric: str,
+    editor: FrameEditor | None,
+    watcher: FrameWatcher | None,
+) -> None:
+    original = frame.copy() if watcher is not None and index == 0 else frame
+    if editor is not None:
+        editor(frame, index, photometric)
+    if watcher is not None:
+        watcher(original, index, frame)
+
+
+def _iter_decoded(source: Path, ds: Dataset, *, raw: bool) -> Iterator[np.ndarray]:
+    try:
+        for frame in iter_pixels(source, raw=raw):
+            yield np.array(frame, copy=True)
+    except RedactionError:
+        raise
+    except Exception as exc:
+        text = str(exc).splitlines()[0][:160] if str(exc) else ""
+        raise RedactionError(
+            f"pixel data cannot be decoded ({type(exc).__name__}: {text})"
+        ) from exc
+
+
+def _decoded(
+    fh: BinaryIO,
+    source: Path,
+    ds: Dataset,
+    header: Dataset,
+    frames: int,
+    editor: FrameEditor | None,
+    watcher: FrameWatcher | None,
+) -> None:
+    rows, cols = int(ds.Rows), int(ds.Columns)
+    spp = int(ds.get("SamplesPerPixel", 1) or 1)
+    bits_out = int(header.BitsAllocated)
+    signed = int(ds.get("PixelRepresentation", 0) or 0) == 1
+    dtype = np.dtype(f"<{'i' if signed else 'u'}{bits_out // 8}")
+    source_photometric = str(ds.get("PhotometricInterpretation", "")).strip()
+    total = rows * cols * spp * dtype.itemsize * frames
+    fh.write(_element_header(b"OB" if bits_out <= 8 else b"OW", total + total % 2, False))
+    written = 0
+    for index, frame in enumerate(_iter_decoded(source, ds, raw=False)):
+        if index >= frames:
+            break
+        rgb = frame.ndim == 3 and source_photometric.startswith("YBR")
+        _edit(frame, index, "RGB" if rgb else source_photometric, editor, watcher)
+        data = frame.astype(dtype, copy=False).tobytes()
+        fh.write(data)
+        written += len(data)
+    if written != total:
+        raise RedactionError(f"decoded {written} of {total} bytes of pixel data")
+    if total % 2:
+        fh.write(b"\0")
+
+
+def _encapsulated(
+    fh: BinaryIO,
+    source: Path,
+    ds: Dataset,
+    syntax: UID,
+    frames: int,
+    editor: FrameEditor | None,
+    watcher: FrameWatcher | None,
+) -> None:
+    encoder = get_encoder(syntax)
+    photometric = str(ds.get("PhotometricInterpretation", "")).strip()
+    options: dict[str, Any] = {
+        "rows": int(ds.Rows),
+        "columns": int(ds.Columns),
+        "samples_per_pixel": int(ds.get("SamplesPerPixel", 1) or 1),
+        "bits_allocated": int(ds.BitsAllocated),
+        "bits_stored": int(ds.BitsStored),
+        "pixel_representation": int(ds.get("PixelRepresentation", 0) or 0),
+        "photometric_interpretation": photometric,
+        "planar_configuration": int(ds.get("PlanarConfiguration", 0) or 0),
+        "number_of_frames": 1,
+    }
+    fh.write(_element_header(b"OB", 0xFFFFFFFF, False))
+    fh.write(_ITEM + struct.pack("<I", 0))  # empty Basic Offset Table
+    count = 0
+    for index, frame in enumerate(_iter_decoded(source, ds, raw=True)):
+        _edit(frame, index, photometric, editor, watcher)
+        fragment = encoder.encode(frame, **options)
+        if len(fragment) % 2:
+            fragment += b"\0"
+        fh.write(_ITEM + struct.pack("<I", len(fragment)))
+        fh.write(fragment)
+        count += 1
+    if count != frames:
+        raise RedactionError(f"decoded {count} of {frames} frames")
+    fh.write(_SEQ_END)
