@@ -20,7 +20,7 @@ from pydicom.uid import ExplicitVRBigEndian, ExplicitVRLittleEndian
 from dicomscrub.audit.sidecar import write_sidecar
 from dicomscrub.batch.paths import flagged_components
 from dicomscrub.config import DeidConfig
-from dicomscrub.errors import DicomScrubError, InputError, OutputError, RedactionError
+from dicomscrub.errors import DicomScrubError, InputError, OutputError
 from dicomscrub.header.anonymize import HeaderAnonymizer
 from dicomscrub.header.keys import load_or_create_key
 from dicomscrub.header.phi import header_terms, sidecar_phi
@@ -35,7 +35,12 @@ from dicomscrub.io.frames import (
 )
 from dicomscrub.io.pixelstream import PixelPlan, append_pixels, plan_pixels, prepare_header
 from dicomscrub.io.read import read_full, read_header
-from dicomscrub.io.write import atomic_write, to_little_endian, write_dataset
+from dicomscrub.io.write import (
+    atomic_write,
+    default_file_mode,
+    to_little_endian,
+    write_dataset,
+)
 from dicomscrub.models import BBox, DetectResult, FileOutcome, Status, Thumbnail
 from dicomscrub.pixels.detect import detect_phi_boxes
 from dicomscrub.pixels.ocr.base import get_engine
@@ -258,14 +263,15 @@ def _write_streamed(
                 source_header,
             )
 
+    mode = default_file_mode()
     try:
-        atomic_write(out_path, lambda tmp: write(tmp, header, plan))
-    except OutputError as exc:
-        if fallback is None or isinstance(exc.__cause__, RedactionError):
+        atomic_write(out_path, lambda tmp: write(tmp, header, plan), mode=mode)
+    except OutputError:
+        if fallback is None:
             raise
         log.info("lossless re-encoding failed; writing uncompressed instead")
         decode = PixelPlan("decode", plan.source_syntax, ExplicitVRLittleEndian)
-        atomic_write(out_path, lambda tmp: write(tmp, fallback, decode))
+        atomic_write(out_path, lambda tmp: write(tmp, fallback, decode), mode=mode)
 
 
 class _Previews:

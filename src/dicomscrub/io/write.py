@@ -13,12 +13,25 @@ import numpy as np
 from pydicom.dataset import Dataset
 from pydicom.uid import ExplicitVRLittleEndian
 
-from dicomscrub.errors import OutputError
+from dicomscrub.errors import DicomScrubError, OutputError
 from dicomscrub.models import PIXEL_DATA_TAGS
 
 
+def default_file_mode() -> int:
+    """What ``open()`` would give a new file under the current umask (release outputs)."""
+    umask = os.umask(0)
+    os.umask(umask)
+    return 0o666 & ~umask
+
+
 def atomic_write(path: Path, writer: Callable[[Path], None], *, mode: int | None = None) -> None:
-    """Call ``writer(tmp)`` then rename ``tmp`` to ``path``; nothing is left on failure."""
+    """Call ``writer(tmp)`` then rename ``tmp`` to ``path``; nothing is left on failure.
+
+    The temporary file is created owner-only; ``mode`` is applied just before the rename
+    (``None`` keeps it owner-only). Our own errors pass through unchanged; any other is
+    wrapped in :class:`OutputError` naming only its type, since library messages may
+    quote element values.
+    """
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
     os.close(fd)
@@ -30,9 +43,9 @@ def atomic_write(path: Path, writer: Callable[[Path], None], *, mode: int | None
         os.replace(tmp, path)
     except Exception as exc:
         tmp.unlink(missing_ok=True)
-        if isinstance(exc, OutputError):
+        if isinstance(exc, DicomScrubError):
             raise
-        raise OutputError(f"could not write {path.name} ({type(exc).__name__}: {exc})") from exc
+        raise OutputError(f"could not write the output ({type(exc).__name__})") from exc
 
 
 _SWAP_VRS = {"OW": 2, "OL": 4, "OF": 4, "OD": 8, "OV": 8}
@@ -73,7 +86,7 @@ def write_dataset(path: Path, ds: Dataset) -> None:
             # Objects without SOP Class/Instance UIDs cannot get a full file meta header.
             ds.save_as(tmp, enforce_file_format=False)
 
-    atomic_write(path, _write)
+    atomic_write(path, _write, mode=default_file_mode())
 
 
 def write_json(path: Path, data: dict[str, Any], *, mode: int = 0o600) -> None:
