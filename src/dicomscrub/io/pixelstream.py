@@ -145,6 +145,31 @@ def _element_header(vr: bytes, length: int, implicit: bool) -> bytes:
     return struct.pack("<HH2sHI", 0x7FE0, 0x0010, vr, 0, length)
 
 
+@dataclass(frozen=True, slots=True)
+class _Geometry:
+    rows: int
+    cols: int
+    spp: int
+    dtype: np.dtype[Any]
+    photometric: str
+
+    @property
+    def frame_bytes(self) -> int:
+        return self.rows * self.cols * self.spp * self.dtype.itemsize
+
+
+def _geometry(ds: Dataset, bits: int) -> _Geometry:
+    """Frame shape and little endian sample type of ``ds`` at ``bits`` per sample."""
+    signed = int(ds.get("PixelRepresentation", 0) or 0) == 1
+    return _Geometry(
+        rows=int(ds.Rows),
+        cols=int(ds.Columns),
+        spp=int(ds.get("SamplesPerPixel", 1) or 1),
+        dtype=np.dtype(f"<{'i' if signed else 'u'}{bits // 8}"),
+        photometric=str(ds.get("PhotometricInterpretation", "")).strip(),
+    )
+
+
 def _native(
     fh: BinaryIO,
     source: Path,
@@ -154,14 +179,10 @@ def _native(
     editor: FrameEditor | None,
     watcher: FrameWatcher | None,
 ) -> None:
-    rows, cols = int(ds.Rows), int(ds.Columns)
-    spp = int(ds.get("SamplesPerPixel", 1) or 1)
     bits = int(ds.BitsAllocated)
-    signed = int(ds.get("PixelRepresentation", 0) or 0) == 1
-    dtype = np.dtype(f"<{'i' if signed else 'u'}{bits // 8}")
+    g = _geometry(ds, bits)
+    rows, cols, spp, dtype, frame_bytes = g.rows, g.cols, g.spp, g.dtype, g.frame_bytes
     planar = spp > 1 and int(ds.get("PlanarConfiguration", 0) or 0) == 1
-    photometric = str(ds.get("PhotometricInterpretation", "")).strip()
-    frame_bytes = rows * cols * spp * dtype.itemsize
     raw = ds.get_item(PIXEL_DATA, keep_deferred=True)
     assert isinstance(raw, RawDataElement) and raw.value_tell is not None
     if raw.length < frame_bytes * frames:
@@ -181,7 +202,7 @@ def _native(
                 frame = flat.reshape(spp, rows, cols).transpose(1, 2, 0)
             else:
                 frame = flat.reshape(rows, cols, spp)
-            _edit(frame, index, photometric, editor, watcher)
+            _edit(frame, index, g.photometric, editor, watcher)
             fh.write(buf)
     if total % 2:
         fh.write(b"\0")
@@ -223,21 +244,17 @@ def _decoded(
     editor: FrameEditor | None,
     watcher: FrameWatcher | None,
 ) -> None:
-    rows, cols = int(ds.Rows), int(ds.Columns)
-    spp = int(ds.get("SamplesPerPixel", 1) or 1)
     bits_out = int(header.BitsAllocated)
-    signed = int(ds.get("PixelRepresentation", 0) or 0) == 1
-    dtype = np.dtype(f"<{'i' if signed else 'u'}{bits_out // 8}")
-    source_photometric = str(ds.get("PhotometricInterpretation", "")).strip()
-    total = rows * cols * spp * dtype.itemsize * frames
+    g = _geometry(ds, bits_out)
+    total = g.frame_bytes * frames
     fh.write(_element_header(b"OB" if bits_out <= 8 else b"OW", total + total % 2, False))
     written = 0
     for index, frame in enumerate(_iter_decoded(source, ds, raw=False)):
         if index >= frames:
             break
-        rgb = frame.ndim == 3 and source_photometric.startswith("YBR")
-        _edit(frame, index, "RGB" if rgb else source_photometric, editor, watcher)
-        data = frame.astype(dtype, copy=False).tobytes()
+        rgb = frame.ndim == 3 and g.photometric.startswith("YBR")
+        _edit(frame, index, "RGB" if rgb else g.photometric, editor, watcher)
+        data = frame.astype(g.dtype, copy=False).tobytes()
         fh.write(data)
         written += len(data)
     if written != total:
