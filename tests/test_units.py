@@ -14,9 +14,10 @@ from dicomscrub.header.pseudonyms import Pseudonymizer
 from dicomscrub.models import BBox
 from dicomscrub.pixels.boxes import expand_boxes, merge_boxes
 from dicomscrub.pixels.detect import sample_indices
-from dicomscrub.pixels.phi_policy import PhiMatcher, date_variants, edit_distance_at_most
+from dicomscrub.pixels.phi_policy import PhiMatcher, edit_distance_at_most
 from dicomscrub.pixels.preprocess import prepare_region, upscale_factor
 from dicomscrub.pixels.roi import margin_regions
+from dicomscrub.terms import date_variants
 
 MATCHER = PhiMatcher.from_header(
     names=["GARLAND^JOHN^L", "WELBY^MARCUS"],

@@ -120,8 +120,14 @@ class DeidConfig:
         out, inp = o.output.resolve(), o.input.resolve()
         if out == inp or (inp.is_dir() and out.is_relative_to(inp)):
             raise ConfigError("--output must not be the input folder or inside it")
-        if o.headers.resolve().is_relative_to(out):
-            raise ConfigError("--headers must not be inside --output (it holds original values)")
+        if not inp.is_dir() and out == inp.parent:
+            raise ConfigError("--output must not be the folder of the --input file")
+        private = {"--headers": o.headers, "--key-file": self.key_path}
+        if o.pdf_report is not None:
+            private["--pdf-report"] = o.pdf_report
+        for flag, path in private.items():
+            if path.resolve().is_relative_to(out):
+                raise ConfigError(f"{flag} must not be inside --output (it is private)")
         return self
 
     def to_dict(self) -> dict[str, Any]:

@@ -1,10 +1,19 @@
-"""Run per-file steps: in-process, on a local process pool, or on a Dask cluster."""
+"""Run per-file steps: in-process, on a local process pool, or on a Dask cluster.
+
+The per-file functions never raise, but a worker process can still die under them (a
+decoder crash, the out-of-memory killer). The local pool then breaks: every task that
+was in flight is rerun alone in a fresh process, so the one that kills its process is
+reported as failed and the rest of the batch goes on. Tasks are submitted in a bounded
+window, so a million-file run does not hold a million futures.
+"""
 
 from __future__ import annotations
 
 import os
+from collections import deque
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
 from typing import TypeVar
 
 from dicomscrub.config import DeidConfig
@@ -13,6 +22,10 @@ from dicomscrub.errors import ConfigError
 T = TypeVar("T")
 R = TypeVar("R")
 
+CRASH_REASON = "the worker process died on this file (decoder crash or out of memory)"
+#: In-flight tasks per worker process.
+WINDOW_PER_WORKER = 4
+
 
 def worker_count(config: DeidConfig) -> int:
     """``--jobs``, with 0 meaning every core."""
@@ -20,27 +33,61 @@ def worker_count(config: DeidConfig) -> int:
 
 
 def run_tasks(
-    func: Callable[[T, DeidConfig], R], tasks: Sequence[T], config: DeidConfig
+    func: Callable[[T, DeidConfig], R],
+    tasks: Sequence[T],
+    config: DeidConfig,
+    on_crash: Callable[[T, str], R],
 ) -> Iterator[R]:
-    """Yield ``func(task, config)`` for every task, in completion order."""
+    """Yield ``func(task, config)`` for every task, in completion order.
+
+    ``on_crash(task, reason)`` stands in for a task whose process died.
+    """
     if not tasks:
         return
     if config.batch.scheduler:
-        yield from _run_dask(func, tasks, config)
+        yield from _run_dask(func, tasks, config, on_crash)
         return
     jobs = min(worker_count(config), len(tasks))
     if jobs <= 1:
         for task in tasks:
             yield func(task, config)
         return
-    with ProcessPoolExecutor(max_workers=jobs) as pool:
-        futures = [pool.submit(func, task, config) for task in tasks]
-        for future in as_completed(futures):
-            yield future.result()
+    pending: deque[T] = deque(tasks)
+    while pending:
+        inflight: dict[Future[R], T] = {}
+        try:
+            with ProcessPoolExecutor(max_workers=jobs) as pool:
+                while pending or inflight:
+                    while pending and len(inflight) < jobs * WINDOW_PER_WORKER:
+                        task = pending.popleft()
+                        inflight[pool.submit(func, task, config)] = task
+                    done, _ = wait(inflight, return_when=FIRST_COMPLETED)
+                    for future in done:
+                        result = future.result()  # raises BrokenProcessPool if a worker died
+                        del inflight[future]
+                        yield result
+        except BrokenProcessPool:
+            for task in inflight.values():
+                yield _isolated(func, task, config, on_crash)
+
+
+def _isolated(
+    func: Callable[[T, DeidConfig], R], task: T, config: DeidConfig,
+    on_crash: Callable[[T, str], R],
+) -> R:  # fmt: skip
+    """Run one task alone in a fresh process; its crash harms nobody else."""
+    try:
+        with ProcessPoolExecutor(max_workers=1) as pool:
+            return pool.submit(func, task, config).result()
+    except BrokenProcessPool:
+        return on_crash(task, CRASH_REASON)
 
 
 def _run_dask(
-    func: Callable[[T, DeidConfig], R], tasks: Sequence[T], config: DeidConfig
+    func: Callable[[T, DeidConfig], R],
+    tasks: Sequence[T],
+    config: DeidConfig,
+    on_crash: Callable[[T, str], R],
 ) -> Iterator[R]:
     try:
         from distributed import Client
@@ -55,7 +102,11 @@ def _run_dask(
         raise ConfigError(f"cannot reach the Dask scheduler at {config.batch.scheduler}") from exc
     try:
         futures = client.map(func, list(tasks), config=config, pure=False)
+        owner = {future.key: task for future, task in zip(futures, tasks, strict=True)}
         for future in dask_completed(futures):  # type: ignore[no-untyped-call]
-            yield future.result()
+            try:
+                yield future.result()
+            except Exception:  # a killed worker: the task failed, not the run
+                yield on_crash(owner[future.key], CRASH_REASON)
     finally:
         client.close()  # type: ignore[no-untyped-call]

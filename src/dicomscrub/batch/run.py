@@ -9,6 +9,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import replace
 from pathlib import Path
 
+from dicomscrub.audit.resume import fingerprint, load_index, save_index
 from dicomscrub.audit.sidecar import sidecar_path
 from dicomscrub.batch.discover import discover
 from dicomscrub.batch.executors import run_tasks
@@ -17,10 +18,12 @@ from dicomscrub.batch.worker import (
     DetectTask,
     RedactTask,
     detect_file,
+    leaf_key_of,
     quiet_third_party,
     redact_file,
 )
 from dicomscrub.config import DeidConfig
+from dicomscrub.errors import ConfigError
 from dicomscrub.header.keys import load_or_create_key
 from dicomscrub.header.pseudonyms import Pseudonymizer
 from dicomscrub.models import BBox, DetectResult, FileOutcome, RunSummary, Status
@@ -41,9 +44,14 @@ def run_batch(
     config.validate()
     quiet_third_party()
     out = config.output
-    out.headers.mkdir(parents=True, exist_ok=True, mode=0o700)
-    out.output.mkdir(parents=True, exist_ok=True)
+    try:
+        out.headers.mkdir(parents=True, exist_ok=True, mode=0o700)
+        out.output.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ConfigError(f"cannot create the output folders ({exc.strerror})") from exc
     key = load_or_create_key(config.key_path)  # create once, before workers race for it
+    digest = fingerprint(config, key)
+    index = load_index(out.headers)
     pseudo = Pseudonymizer(
         key,
         config.header.patient_prefix,
@@ -63,8 +71,10 @@ def run_batch(
     todo: list[DetectTask] = []
     previous: list[dict[str, object]] = []
     for path, relpath in found.files:
-        done = _finished(out.headers, relpath)
-        if done is not None and not config.batch.overwrite:
+        done = None
+        if not config.batch.overwrite and index.get(relpath) == digest:
+            done = _finished(out.headers, relpath, out.output)
+        if done is not None:
             previous.append(done)
             kept = preview_path(out.headers, relpath)
             outcomes.append(
@@ -81,7 +91,9 @@ def run_batch(
         else:
             todo.append(DetectTask(path, relpath))
 
-    detected = _collect(run_tasks(detect_file, todo, config), "detect", len(todo), progress)
+    detected = _collect(
+        run_tasks(detect_file, todo, config, _detect_crashed), "detect", len(todo), progress
+    )
     by_rel = {d.relpath: d for d in detected}
     groups = _group_boxes(detected, previous, config)
     flagged: set[tuple[str, ...]] = set()
@@ -92,7 +104,7 @@ def run_batch(
     for task in todo:
         result = by_rel[task.relpath]
         if result.error is not None:
-            shown = release_relpath(task.relpath, generic_flags(task.relpath), pseudo)
+            shown = release_relpath(task.relpath, flagged | generic_flags(task.relpath), pseudo)
             outcomes.append(
                 FileOutcome(task.relpath, Status.FAILED, reason=result.error, release_relpath=shown)
             )
@@ -113,9 +125,21 @@ def run_batch(
             )
         )
     shown_as = {t.relpath: t.out_relpath for t in tasks}
-    for outcome in _collect(run_tasks(redact_file, tasks, config), "redact", len(tasks), progress):
+    for outcome in _collect(
+        run_tasks(redact_file, tasks, config, _redact_crashed(out.output)),
+        "redact",
+        len(tasks),
+        progress,
+    ):
         outcomes.append(replace(outcome, release_relpath=shown_as[outcome.relpath]))
     outcomes.sort(key=lambda o: o.relpath)
+    save_index(
+        out.headers,
+        index,
+        done=(o.relpath for o in outcomes if o.status is Status.DONE),
+        failed=(o.relpath for o in outcomes if o.status is Status.FAILED),
+        digest=digest,
+    )
     failures = tuple(
         (o.release_relpath or o.relpath, o.reason) for o in outcomes if o.status is Status.FAILED
     )
@@ -148,18 +172,39 @@ def _group_boxes(
     return {k: tuple(merge_boxes(v, config.pixels.merge_iou)) for k, v in pooled.items()}
 
 
+def _detect_crashed(task: DetectTask, reason: str) -> DetectResult:
+    return DetectResult(task.relpath, leaf_key=leaf_key_of(task.relpath), error=reason)
+
+
+def _redact_crashed(release: Path) -> Callable[[RedactTask, str], FileOutcome]:
+    """A failure for a task whose process died, after removing whatever it left behind."""
+
+    def crashed(task: RedactTask, reason: str) -> FileOutcome:
+        out_path = release / task.out_relpath
+        for leftover in out_path.parent.glob(f".{out_path.name}.*.part"):
+            leftover.unlink(missing_ok=True)
+        out_path.unlink(missing_ok=True)
+        return FileOutcome(task.relpath, Status.FAILED, reason=reason)
+
+    return crashed
+
+
 def _boxes_of(sidecar: dict[str, object]) -> tuple[BBox, ...]:
     raw = sidecar.get("boxes")
     return tuple(BBox.from_json(b) for b in raw) if isinstance(raw, list) else ()
 
 
-def _finished(headers: Path, relpath: str) -> dict[str, object] | None:
-    """The sidecar of an earlier, complete run of this file (its output still exists)."""
+def _finished(headers: Path, relpath: str, release: Path) -> dict[str, object] | None:
+    """The sidecar of an earlier, complete run of this file whose output is still in
+    this run's release folder."""
     try:
         data = json.loads(sidecar_path(headers, relpath).read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return None
-    if not isinstance(data, dict) or not Path(str(data.get("output", ""))).is_file():
+    if not isinstance(data, dict):
+        return None
+    output = Path(str(data.get("output", "")))
+    if not output.is_file() or not output.resolve().is_relative_to(release.resolve()):
         return None
     return data
 

@@ -20,9 +20,9 @@ from pydicom.uid import ExplicitVRBigEndian, ExplicitVRLittleEndian
 from dicomscrub.audit.sidecar import write_sidecar
 from dicomscrub.batch.paths import flagged_components
 from dicomscrub.config import DeidConfig
-from dicomscrub.errors import DicomScrubError, InputError, OutputError
+from dicomscrub.errors import DicomScrubError, InputError, OutputError, RedactionError
 from dicomscrub.header.anonymize import HeaderAnonymizer
-from dicomscrub.header.keys import load_or_create_key
+from dicomscrub.header.keys import load_key
 from dicomscrub.header.phi import header_terms, sidecar_phi
 from dicomscrub.header.profile import HeaderProfile
 from dicomscrub.header.pseudonyms import Pseudonymizer
@@ -33,11 +33,18 @@ from dicomscrub.io.frames import (
     read_frame,
     transfer_syntax,
 )
-from dicomscrub.io.pixelstream import PixelPlan, append_pixels, plan_pixels, prepare_header
+from dicomscrub.io.pixelstream import (
+    PixelPlan,
+    append_pixels,
+    needs_rewrite,
+    plan_pixels,
+    prepare_header,
+)
 from dicomscrub.io.read import read_full, read_header
 from dicomscrub.io.write import (
     atomic_write,
     default_file_mode,
+    save_dataset,
     to_little_endian,
     write_dataset,
 )
@@ -45,7 +52,13 @@ from dicomscrub.models import BBox, DetectResult, FileOutcome, Status, Thumbnail
 from dicomscrub.pixels.detect import detect_phi_boxes
 from dicomscrub.pixels.ocr.base import get_engine
 from dicomscrub.pixels.phi_policy import PhiMatcher
-from dicomscrub.pixels.redact import fill_for, random_text_masks, redact_frame, stamp_text
+from dicomscrub.pixels.redact import (
+    Fill,
+    fill_for,
+    random_text_masks,
+    redact_frame,
+    stamp_text,
+)
 from dicomscrub.pixels.render import thumbnail_rgb, to_display
 from dicomscrub.report.previews import save_previews
 
@@ -116,12 +129,13 @@ def detect_file(task: DetectTask, config: DeidConfig) -> DetectResult:
     """Pass 1: read the header, find PHI boxes on sampled frames; never raises."""
     quiet_third_party()
     leaf_key = leaf_key_of(task.relpath)
+    flagged: tuple[int, ...] = ()
     try:
         ds = read_header(task.path)
         matcher = matcher_for(ds)
+        flagged = flagged_components(task.relpath, matcher)  # kept even if detection fails
         signature = transducer_signature(ds)
         frames = number_of_frames(ds)
-        flagged = flagged_components(task.relpath, matcher)
         if frames == 0 or not config.pixels.enabled:
             return DetectResult(
                 task.relpath, (), leaf_key, signature, frames, frames > 0, flagged=flagged
@@ -142,25 +156,38 @@ def detect_file(task: DetectTask, config: DeidConfig) -> DetectResult:
             flagged=flagged,
         )
     except Exception as exc:
-        return DetectResult(task.relpath, (), leaf_key, "", 0, False, error=_reason(exc))
+        return DetectResult(
+            task.relpath, (), leaf_key, "", 0, False, flagged=flagged, error=_reason(exc)
+        )
 
 
 def redact_file(task: RedactTask, config: DeidConfig) -> FileOutcome:
-    """Pass 2: redact every frame, de-identify the header, write output and sidecar."""
+    """Pass 2: redact every frame, de-identify the header, write output and sidecar.
+
+    On any failure nothing is left at the output path, not even an earlier run's file:
+    the file is being redone, so an older output no longer matches its sidecar.
+    """
     quiet_third_party()
+    out_path = config.output.output / task.out_relpath
     try:
-        return _redact(task, config)
+        return _redact(task, config, out_path)
     except Exception as exc:
-        log.debug("file failed", exc_info=True)
+        log.debug("file failed: %s", type(exc).__name__)
+        if out_path.resolve() != task.path.resolve():
+            out_path.unlink(missing_ok=True)
         return FileOutcome(task.relpath, Status.FAILED, reason=_reason(exc))
 
 
-def _redact(task: RedactTask, config: DeidConfig) -> FileOutcome:
+def _redact(task: RedactTask, config: DeidConfig, out_path: Path) -> FileOutcome:
+    if out_path.resolve() == task.path.resolve():
+        raise OutputError("the output path is the input file itself")
     ds = read_header(task.path)  # pixel data stays on disk
     if transfer_syntax(ds).is_deflated:
         ds = read_full(task.path)  # a deflated stream cannot be read at an offset
     phi = sidecar_phi(ds)
     frames = number_of_frames(ds)
+    if frames and "PixelData" not in ds:
+        raise RedactionError("Float Pixel Data is not supported")
     big_endian = transfer_syntax(ds) == ExplicitVRBigEndian
     pixels = frames > 0 and config.pixels.enabled
     boxes: list[BBox] = []
@@ -170,31 +197,34 @@ def _redact(task: RedactTask, config: DeidConfig) -> FileOutcome:
         boxes = [b for b in boxes if b.area]
     editor = _editor(ds, boxes, task.relpath, config) if boxes else None
     plan = None
-    if frames and (editor is not None or big_endian):
-        plan = plan_pixels(ds, editing=editor is not None)
+    if frames and (editor is not None or big_endian or needs_rewrite(ds)):
+        plan = plan_pixels(ds)
     previews = (
         _Previews(ds, config.output.thumbnail_px) if pixels and config.output.pdf_report else None
     )
 
     source_header = copy.deepcopy(ds) if plan is not None else ds
-    key = load_or_create_key(config.key_path)
     pseudo = Pseudonymizer(
-        key,
+        load_key(config.key_path),
         config.header.patient_prefix,
         (config.header.date_shift_min_days, config.header.date_shift_max_days),
     )
-    HeaderAnonymizer(HeaderProfile(), pseudo).anonymize(ds, pixels_cleaned=pixels and task.searched)
+    # Only a file whose pixels were actually redacted is declared free of burned-in text.
+    HeaderAnonymizer(HeaderProfile(), pseudo).anonymize(ds, pixels_cleaned=bool(boxes))
     if big_endian:
         to_little_endian(ds)
-    out_path = config.output.output / task.out_relpath
-    if plan is None or plan.mode == "memory":
-        if plan is not None or (editor is not None):
-            edit_frames(ds, editor or (lambda *_: None))
-        if previews is not None:
-            previews.from_datasets(task.path, source_header, ds)
-        write_dataset(out_path, ds)
+    if plan is not None and plan.mode != "memory":
+        fallback = copy.deepcopy(ds)
+        try:
+            _write_streamed(out_path, task.path, ds, source_header, plan, editor, previews)
+        except RedactionError:
+            if plan.mode == "native" or big_endian:
+                raise
+            # Some files decode as a whole but not frame by frame: try that, in memory.
+            log.info("frame-by-frame decoding failed; decoding the whole object")
+            _write_in_memory(out_path, task.path, fallback, source_header, editor, previews)
     else:
-        _write_streamed(out_path, task.path, ds, source_header, plan, editor, previews)
+        _write_in_memory(out_path, task.path, ds, source_header, editor if plan else None, previews)
     write_sidecar(
         config.output.headers,
         task.relpath,
@@ -220,6 +250,23 @@ def _redact(task: RedactTask, config: DeidConfig) -> FileOutcome:
     )
 
 
+def _write_in_memory(
+    out_path: Path,
+    source: Path,
+    ds: Dataset,
+    source_header: Dataset,
+    editor: FrameEditor | None,
+    previews: _Previews | None,
+) -> None:
+    """Load the pixel data, edit it as a whole when asked, and write the file."""
+    has_pixels = "PixelData" in source_header
+    if has_pixels and (editor is not None or needs_rewrite(source_header)):
+        edit_frames(ds, editor or (lambda *_: None))
+    if previews is not None:
+        previews.from_datasets(source, source_header, ds)
+    write_dataset(out_path, ds)
+
+
 def _editor(ds: Dataset, boxes: list[BBox], relpath: str, config: DeidConfig) -> FrameEditor:
     """The per-frame redaction: fill every box, then stamp replacement text if asked."""
     masks = []
@@ -227,8 +274,13 @@ def _editor(ds: Dataset, boxes: list[BBox], relpath: str, config: DeidConfig) ->
         rows, cols = int(ds.Rows), int(ds.Columns)
         masks = random_text_masks(boxes, rows, cols, _seed(relpath), config.pixels.text_bold)
 
+    fills: dict[str, Fill] = {}
+
     def editor(frame: np.ndarray, index: int, photometric: str) -> None:
-        fill = fill_for(ds, photometric, frame)
+        # One fill per file (from the first frame), so a cine's black stays steady.
+        fill = fills.get(photometric)
+        if fill is None:
+            fill = fills[photometric] = fill_for(ds, photometric, frame)
         redact_frame(frame, boxes, fill)
         if masks:
             stamp_text(frame, masks, fill)
@@ -251,7 +303,7 @@ def _write_streamed(
 
     def write(tmp: Path, hdr: Dataset, chosen: PixelPlan) -> None:
         prepare_header(hdr, chosen)
-        hdr.save_as(tmp, enforce_file_format=True)
+        save_dataset(hdr, tmp)
         with tmp.open("ab") as fh:
             append_pixels(
                 fh,

@@ -13,9 +13,11 @@ from pydicom.sequence import Sequence
 
 from dicomscrub import __version__
 from dicomscrub.header.dates import shift_da, shift_dt
+from dicomscrub.header.phi import header_terms
 from dicomscrub.header.profile import Action, Decision, HeaderProfile
 from dicomscrub.header.pseudonyms import Pseudonymizer, keeps_uid
 from dicomscrub.models import PIXEL_DATA_TAGS
+from dicomscrub.terms import holds_term, identifying_terms
 
 log = logging.getLogger(__name__)
 
@@ -101,10 +103,12 @@ class HeaderAnonymizer:
     def __init__(self, profile: HeaderProfile, pseudonymizer: Pseudonymizer) -> None:
         self.profile = profile
         self.pseudo = pseudonymizer
+        self._terms: frozenset[str] = frozenset()
 
     def anonymize(self, ds: Dataset, *, pixels_cleaned: bool) -> HeaderReport:
         """Apply the profile to ``ds`` (and its file meta), then write the required attributes."""
         identity = patient_identity(ds)
+        self._terms = identifying_terms(*header_terms(ds))
         report = HeaderReport(
             pseudonym=self.pseudo.patient(identity),
             date_offset_days=self.pseudo.date_offset_days(identity),
@@ -131,6 +135,11 @@ class HeaderAnonymizer:
 
     def _apply(self, ds: Dataset, elem: DataElement, action: Action, report: HeaderReport) -> None:
         tag = elem.tag
+        if action is Action.SCREEN:
+            if not self._holds_identifying_value(elem):
+                return
+            action = Action.REMOVE
+            report.count(Action.REMOVE)
         if action is Action.KEEP:
             return
         if action is Action.REMOVE:
@@ -151,6 +160,9 @@ class HeaderAnonymizer:
         elif action is Action.RECURSE:
             for item in elem.value or ():
                 self._walk(item, report)
+
+    def _holds_identifying_value(self, elem: DataElement) -> bool:
+        return any(holds_term(str(v), self._terms) for v in _as_list(elem.value))
 
     def _dummy(self, ds: Dataset, elem: DataElement, report: HeaderReport) -> None:
         if elem.VR == "SQ":
@@ -195,6 +207,10 @@ class HeaderAnonymizer:
             return
         if "SOPInstanceUID" in ds:
             meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
+        elif "MediaStorageSOPInstanceUID" in meta:
+            original = str(meta.MediaStorageSOPInstanceUID)
+            if not keeps_uid("MediaStorageSOPInstanceUID", original):
+                meta.MediaStorageSOPInstanceUID = self.pseudo.uid(original)
         for keyword in (
             "SourceApplicationEntityTitle",
             "SendingApplicationEntityTitle",

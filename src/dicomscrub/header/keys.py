@@ -59,6 +59,16 @@ def load_or_create_key(path: Path) -> ProjectKey:
     return _read_key(path)
 
 
+def load_key(path: Path) -> ProjectKey:
+    """Read an existing key; workers use this so none of them ever makes its own."""
+    try:
+        return _read_key(path)
+    except FileNotFoundError as exc:
+        raise ConfigError(
+            f"key file {path} not found (it must be reachable from every worker)"
+        ) from exc
+
+
 def _read_key(path: Path) -> ProjectKey:
     text = path.read_text(encoding="ascii").strip()
     try:

@@ -25,6 +25,7 @@ class Action(enum.Enum):
     SHIFT = "shift-date"
     PSEUDONYM = "pseudonym"
     RECURSE = "recurse"
+    SCREEN = "keep-unless-identifying"
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,6 +43,21 @@ DEFAULT_OPTIONS = ("retain_long_modified_dates",)
 PSEUDONYM_KEYWORDS = frozenset({"PatientName", "PatientID"})
 
 _DATE_VRS = frozenset({"DA", "DT"})
+#: Short text kept when not in the table, unless it holds this file's identifying values.
+_SCREENED_VRS = frozenset({"LO", "SH", "UC", "AE", "CS"})
+#: Free text and unknown values not in the table: removed, there is no telling what is in them.
+_FREE_TEXT_VRS = frozenset({"ST", "LT", "UT", "UN"})
+#: Identifying attributes that Table E.1-1 does not list.
+EXTRA_REMOVE_KEYWORDS = frozenset(
+    {
+        "PatientBirthDateInAlternativeCalendar",
+        "PatientDeathDateInAlternativeCalendar",
+        "PatientAlternativeCalendar",
+        "UniversalEntityID",
+        "LocalNamespaceEntityID",
+        "PotentialReasonsForProcedure",
+    }
+)
 
 
 def _from_code(code: str, vr: str) -> Action:
@@ -87,6 +103,10 @@ class HeaderProfile:
             return Decision(Action.PSEUDONYM, "keyed patient pseudonym")
         if tag >> 16 == 0x0002:
             return Decision(Action.KEEP, "file meta (rebuilt on write)")
+        if (tag >> 16) & 0xFF01 == 0x6000:
+            return Decision(Action.REMOVE, "overlay group: removed with its overlay data")
+        if keyword in EXTRA_REMOVE_KEYWORDS:
+            return Decision(Action.REMOVE, "identifying, not listed in Table E.1-1")
         row = self.table.lookup(tag)
         if row is not None:
             for option in self.options:
@@ -108,4 +128,8 @@ class HeaderProfile:
             return Decision(Action.SHIFT, "not in table: date shifted per patient")
         if vr == "PN":
             return Decision(Action.REMOVE, "not in table: person name removed")
+        if vr in _FREE_TEXT_VRS or not keyword:
+            return Decision(Action.REMOVE, "not in table: free text or unknown element removed")
+        if vr in _SCREENED_VRS:
+            return Decision(Action.SCREEN, "not in table: kept unless it holds identifying values")
         return Decision(Action.KEEP, "not in table")

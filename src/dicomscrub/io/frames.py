@@ -101,6 +101,28 @@ def edit_frames(ds: Dataset, editor: FrameEditor) -> str:
     return _edit_compressed(ds, syntax, editor)
 
 
+def clear_unused_bits(samples: np.ndarray, ds: Dataset) -> None:
+    """Zero (or sign-extend over) the bits above HighBit, in place.
+
+    Those bits are not pixel data; retired objects keep overlays in them, which a
+    decoder never shows and OCR therefore never reads.
+    """
+    allocated = int(ds.BitsAllocated)
+    stored = int(ds.get("BitsStored", allocated) or allocated)
+    high = int(ds.get("HighBit", stored - 1) if ds.get("HighBit") is not None else stored - 1)
+    if stored >= allocated or samples.dtype.itemsize * 8 != allocated:
+        return
+    signed = samples.dtype.kind == "i"
+    if signed:
+        if high != stored - 1:
+            raise RedactionError("signed pixel data with an unusual HighBit cannot be cleaned")
+        shift = allocated - stored
+        samples[...] = (samples << shift) >> shift
+    else:
+        mask = ((1 << stored) - 1) << (high - stored + 1)
+        samples &= np.asarray(mask, dtype=samples.dtype)
+
+
 def _native_view(ds: Dataset) -> np.ndarray:
     rows, cols = int(ds.Rows), int(ds.Columns)
     spp = int(ds.get("SamplesPerPixel", 1) or 1)
@@ -116,7 +138,10 @@ def _native_view(ds: Dataset) -> np.ndarray:
     expected = frames * rows * cols * spp
     if data.size < expected:
         raise RedactionError("pixel data is shorter than Rows x Columns x frames")
+    if data.size > expected + 1:
+        raise RedactionError("pixel data holds more than NumberOfFrames frames")
     data = data[:expected]
+    clear_unused_bits(data, ds)
     if spp == 1:
         return data.reshape(frames, rows, cols)
     if int(ds.get("PlanarConfiguration", 0) or 0) == 1:

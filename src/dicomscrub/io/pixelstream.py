@@ -40,6 +40,7 @@ from dicomscrub.io.frames import (
     NATIVE_EDITABLE,
     REENCODABLE,
     FrameEditor,
+    clear_unused_bits,
     number_of_frames,
     transfer_syntax,
 )
@@ -63,20 +64,38 @@ class PixelPlan:
     out_syntax: UID
 
 
-def plan_pixels(ds: Dataset, *, editing: bool) -> PixelPlan:
+def needs_rewrite(ds: Dataset) -> bool:
+    """True when the pixel data must be rewritten even without boxes: bits above HighBit
+    (which may hold a retired embedded overlay) or a declared embedded overlay."""
+    allocated = int(ds.get("BitsAllocated", 0) or 0)
+    stored = int(ds.get("BitsStored", allocated) or allocated)
+    if 0 < stored < allocated and not transfer_syntax(ds).is_compressed:
+        return True
+    for tag in ds.keys():  # noqa: SIM118 - iteration would load deferred values
+        is_bit_position = (int(tag) >> 16) & 0xFF01 == 0x6000 and int(tag) & 0xFFFF == 0x0102
+        if is_bit_position and int(ds[tag].value or 0) > 0:
+            return True
+    return False
+
+
+def plan_pixels(ds: Dataset) -> PixelPlan:
     """Choose how to write the pixel data of ``ds`` (read with deferred pixel data)."""
     syntax = transfer_syntax(ds)
     photometric = str(ds.get("PhotometricInterpretation", "")).strip()
     bits = int(ds.get("BitsAllocated", 0) or 0)
     raw = ds.get_item(PIXEL_DATA, keep_deferred=True)
     streamable = isinstance(raw, RawDataElement) and raw.value_tell is not None
+    if syntax == ExplicitVRBigEndian:
+        if not streamable:
+            raise RedactionError("big endian pixel data of this layout is not supported")
+        return PixelPlan("decode", syntax, ExplicitVRLittleEndian)
     if syntax.is_deflated or bits == 1 or not streamable:
         return PixelPlan("memory", syntax, syntax)
     if not syntax.is_compressed and syntax != ExplicitVRBigEndian:
         if photometric in NATIVE_EDITABLE and bits in (8, 16, 32):
             return PixelPlan("native", syntax, syntax)
         return PixelPlan("memory", syntax, syntax)
-    if syntax in REENCODABLE and editing and _can_reencode(syntax, photometric):
+    if syntax in REENCODABLE and _can_reencode(syntax, photometric):
         return PixelPlan("reencode", syntax, syntax)
     return PixelPlan("decode", syntax, ExplicitVRLittleEndian)
 
@@ -187,6 +206,8 @@ def _native(
     assert isinstance(raw, RawDataElement) and raw.value_tell is not None
     if raw.length < frame_bytes * frames:
         raise RedactionError("pixel data is shorter than Rows x Columns x frames")
+    if raw.length > frame_bytes * frames + 1:
+        raise RedactionError("pixel data holds more than NumberOfFrames frames")
     total = frame_bytes * frames
     fh.write(_element_header(b"OB" if bits <= 8 else b"OW", total + total % 2, implicit))
     with source.open("rb") as src:
@@ -196,6 +217,7 @@ def _native(
             if len(buf) != frame_bytes:
                 raise RedactionError("pixel data ends before the last frame")
             flat = np.frombuffer(buf, dtype=dtype)
+            clear_unused_bits(flat, ds)
             if spp == 1:
                 frame = flat.reshape(rows, cols)
             elif planar:
@@ -252,6 +274,7 @@ def _decoded(
     for index, frame in enumerate(_iter_decoded(source, ds, raw=False)):
         if index >= frames:
             break
+        clear_unused_bits(frame, ds)
         rgb = frame.ndim == 3 and g.photometric.startswith("YBR")
         _edit(frame, index, "RGB" if rgb else g.photometric, editor, watcher)
         data = frame.astype(g.dtype, copy=False).tobytes()
@@ -289,6 +312,7 @@ def _encapsulated(
     fh.write(_ITEM + struct.pack("<I", 0))  # empty Basic Offset Table
     count = 0
     for index, frame in enumerate(_iter_decoded(source, ds, raw=True)):
+        clear_unused_bits(frame, ds)
         _edit(frame, index, photometric, editor, watcher)
         fragment = encoder.encode(frame, **options)
         if len(fragment) % 2:

@@ -76,17 +76,18 @@ def _swap_words(ds: Dataset) -> None:
             elem.value = np.frombuffer(elem.value, dtype=f">u{size}").astype(f"<u{size}").tobytes()
 
 
+def save_dataset(ds: Dataset, path: Path) -> None:
+    """Save with preamble and file meta; objects without SOP Class/Instance UIDs (which
+    cannot get a complete file meta header) are saved as they came."""
+    try:
+        ds.save_as(path, enforce_file_format=True)
+    except (ValueError, AttributeError):
+        ds.save_as(path, enforce_file_format=False)
+
+
 def write_dataset(path: Path, ds: Dataset) -> None:
-    """Write ``ds`` as a DICOM file (with preamble and file meta) atomically."""
-
-    def _write(tmp: Path) -> None:
-        try:
-            ds.save_as(tmp, enforce_file_format=True)
-        except (ValueError, AttributeError):
-            # Objects without SOP Class/Instance UIDs cannot get a full file meta header.
-            ds.save_as(tmp, enforce_file_format=False)
-
-    atomic_write(path, _write, mode=default_file_mode())
+    """Write ``ds`` as a DICOM file atomically."""
+    atomic_write(path, lambda tmp: save_dataset(ds, tmp), mode=default_file_mode())
 
 
 def write_json(path: Path, data: dict[str, Any], *, mode: int = 0o600) -> None:

@@ -12,7 +12,9 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-_MONTHS = ("JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC")
+from dicomscrub.terms import MONTHS, identifying_terms, normalize
+
+_MONTHS = MONTHS
 _DATE_RE = re.compile(
     r"(?<!\d)(\d{1,4}[/.\-]\d{1,2}[/.\-]\d{2,4}|(19|20)\d{2}(0[1-9]|1[0-2])(0[1-9]|[12]\d|3[01]))(?!\d)"
 )
@@ -35,28 +37,6 @@ _LABELS = frozenset(
      "HOPITAL", "CLINIQUE", "KLINIK", "KLINIKUM", "OSPEDALE", "UNIVERSITY", "MED", "CTR",
      "HEALTH", "INSTITUTE", "DOCTOR", "AGE", "SEX", "MRS"}
 )  # fmt: skip
-
-
-def normalize(text: str) -> str:
-    """Upper-case letters and digits only."""
-    return re.sub(r"[^0-9A-Z]", "", text.upper())
-
-
-def date_variants(yyyymmdd: str) -> set[str]:
-    """Normalised spellings of one date: numeric orders, 2-digit years, month names."""
-    if len(yyyymmdd) < 8 or not yyyymmdd[:8].isdigit():
-        return set()
-    y, m, d = yyyymmdd[:4], yyyymmdd[4:6], yyyymmdd[6:8]
-    if not 1 <= int(m) <= 12:
-        return set()
-    mon = _MONTHS[int(m) - 1]
-    out = set()
-    for mm in {m, m.lstrip("0")}:
-        for dd in {d, d.lstrip("0")}:
-            for yy in (y, y[2:]):
-                out |= {y + mm + dd, mm + dd + yy, dd + mm + yy, dd + mon + yy, mon + dd + yy}
-    out.add(y + mon + d)
-    return {v for v in out if len(v) >= 5}
 
 
 def edit_distance_at_most(a: str, b: str, limit: int) -> bool:
@@ -94,26 +74,7 @@ class PhiMatcher:
     def from_header(
         cls, names: Iterable[str], identifiers: Iterable[str], dates: Iterable[str]
     ) -> PhiMatcher:
-        terms: set[str] = set()
-        for name in names:
-            for part in re.split(r"[\^\s,=]+", name):
-                token = normalize(part)
-                if len(token) >= 2:
-                    terms.add(token)
-        for value in identifiers:
-            whole = normalize(value)
-            if len(whole) >= 3:
-                terms.add(whole)
-            digits = re.sub(r"\D", "", value)
-            if len(digits) >= 4:
-                terms.add(digits)
-            for part in re.split(r"[\s,;:/\\\-]+", value):
-                token = normalize(part)
-                if len(token) >= 4:
-                    terms.add(token)
-        for value in dates:
-            terms |= date_variants(value)
-        return cls(frozenset(terms))
+        return cls(identifying_terms(names, identifiers, dates))
 
     def word_rule(self, text: str) -> str | None:
         """The rule that makes one word PHI, or ``None``."""

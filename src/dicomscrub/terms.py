@@ -1,0 +1,68 @@
+"""Identifying terms of one file, normalised for matching in text (headers, OCR, paths).
+
+Shared by the header screen and the pixel PHI policy, so both look for the same things.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+
+MONTHS = ("JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC")
+
+
+def normalize(text: str) -> str:
+    """Upper-case letters and digits only."""
+    return re.sub(r"[^0-9A-Z]", "", text.upper())
+
+
+def date_variants(yyyymmdd: str) -> set[str]:
+    """Normalised spellings of one date: numeric orders, 2-digit years, month names."""
+    if len(yyyymmdd) < 8 or not yyyymmdd[:8].isdigit():
+        return set()
+    y, m, d = yyyymmdd[:4], yyyymmdd[4:6], yyyymmdd[6:8]
+    if not 1 <= int(m) <= 12:
+        return set()
+    mon = MONTHS[int(m) - 1]
+    out = set()
+    for mm in {m, m.lstrip("0")}:
+        for dd in {d, d.lstrip("0")}:
+            for yy in (y, y[2:]):
+                out |= {y + mm + dd, mm + dd + yy, dd + mm + yy, dd + mon + yy, mon + dd + yy}
+    out.add(y + mon + d)
+    return {v for v in out if len(v) >= 5}
+
+
+def identifying_terms(
+    names: Iterable[str], identifiers: Iterable[str], dates: Iterable[str]
+) -> frozenset[str]:
+    """Name parts (2+ characters), identifiers whole, as digits and by part, date spellings."""
+    terms: set[str] = set()
+    for name in names:
+        for part in re.split(r"[\^\s,=]+", name):
+            token = normalize(part)
+            if len(token) >= 2:
+                terms.add(token)
+    for value in identifiers:
+        whole = normalize(value)
+        if len(whole) >= 3:
+            terms.add(whole)
+        digits = re.sub(r"\D", "", value)
+        if len(digits) >= 4:
+            terms.add(digits)
+        for part in re.split(r"[\s,;:/\\\-]+", value):
+            token = normalize(part)
+            if len(token) >= 4:
+                terms.add(token)
+    for value in dates:
+        terms |= date_variants(value)
+    return frozenset(terms)
+
+
+def holds_term(text: str, terms: frozenset[str]) -> bool:
+    """True when ``text`` contains a term: 4+ characters anywhere, shorter ones as a word."""
+    token = normalize(text)
+    if not token:
+        return False
+    words = {normalize(w) for w in re.split(r"[^0-9A-Za-z]+", text) if w}
+    return any((len(t) >= 4 and t in token) or (len(t) >= 3 and t in words) for t in terms)
