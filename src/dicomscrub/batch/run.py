@@ -105,6 +105,7 @@ def run_batch(
         result = by_rel[task.relpath]
         if result.error is not None:
             shown = release_relpath(task.relpath, flagged | generic_flags(task.relpath), pseudo)
+            _remove_earlier_output(out.headers, task.relpath, out.output)
             outcomes.append(
                 FileOutcome(task.relpath, Status.FAILED, reason=result.error, release_relpath=shown)
             )
@@ -192,6 +193,13 @@ def _redact_crashed(release: Path) -> Callable[[RedactTask, str], FileOutcome]:
 def _boxes_of(sidecar: dict[str, object]) -> tuple[BBox, ...]:
     raw = sidecar.get("boxes")
     return tuple(BBox.from_json(b) for b in raw) if isinstance(raw, list) else ()
+
+
+def _remove_earlier_output(headers: Path, relpath: str, release: Path) -> None:
+    """A file that now fails must not stay released from an earlier run."""
+    earlier = _finished(headers, relpath, release)
+    if earlier is not None:
+        Path(str(earlier["output"])).unlink(missing_ok=True)
 
 
 def _finished(headers: Path, relpath: str, release: Path) -> dict[str, object] | None:

@@ -1,0 +1,200 @@
+"""Regression tests: the tool fails closed and leaks nothing in the awkward cases."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+import numpy as np
+import pydicom
+import pytest
+from pydicom.dataset import Dataset
+from pydicom.sequence import Sequence
+
+from dicomscrub.cli import main
+from dicomscrub.samples import fake_patients, make_ct, make_ultrasound
+
+SECRET = "QUILLNORA"
+
+
+def run(tmp: Path, engine: str, *extra: str) -> int:
+    return main(
+        ["run", "--input", str(tmp / "in"), "--output", str(tmp / "out"),
+         "--headers", str(tmp / "hdr"), "--jobs", "1", "--no-progress",
+         "--ocr-engine", engine, *extra]
+    )  # fmt: skip
+
+
+def save(ds: Dataset, path: Path) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    ds.save_as(path, enforce_file_format=True)
+    return path
+
+
+def test_an_input_file_is_never_overwritten_by_its_own_output(tmp_path: Path) -> None:
+    src = save(make_ct(uid_seed="self").dataset, tmp_path / "ct.dcm")
+    before = hashlib.sha256(src.read_bytes()).hexdigest()
+    code = main(["run", "--input", str(src), "--output", str(tmp_path),
+                 "--headers", str(tmp_path.parent / "hdr-self"), "--no-pixels"])  # fmt: skip
+    assert code == 2
+    assert hashlib.sha256(src.read_bytes()).hexdigest() == before
+
+
+@pytest.mark.parametrize("flag", ["--key-file", "--pdf-report", "--headers"])
+def test_private_files_are_refused_inside_the_release_folder(tmp_path: Path, flag: str) -> None:
+    save(make_ct(uid_seed="p").dataset, tmp_path / "in" / "ct.dcm")
+    args = {"--headers": str(tmp_path / "hdr"), flag: str(tmp_path / "out" / "private")}
+    extra = [x for kv in args.items() for x in kv]
+    code = main(["run", "--input", str(tmp_path / "in"), "--output", str(tmp_path / "out"),
+                 "--no-pixels", *extra])  # fmt: skip
+    assert code == 2
+
+
+def test_identifying_elements_the_table_does_not_list_are_removed(
+    tmp_path: Path, ink_engine: str
+) -> None:
+    ds = make_ct(uid_seed="extra").dataset
+    ds.PatientBirthDateInAlternativeCalendar = f"{SECRET} 1402"
+    ds.LocalNamespaceEntityID = SECRET
+    ds.TextValue = f"seen by {SECRET}"
+    item = Dataset()
+    item.TextValue = f"nested {SECRET}"
+    item.CommentsOnTheScheduledProcedureStep = SECRET
+    ds.ReferencedImageSequence = Sequence([item])
+    ds.add_new(0x60000022, "LO", f"overlay of {SECRET}")  # OverlayDescription
+    ds.add_new(0x00211234, "UN", SECRET.encode())  # an unknown even-group element
+    ds.TransducerData = ds.PatientName.family_name  # short text holding the name
+    save(ds, tmp_path / "in" / "ct.dcm")
+    assert run(tmp_path, ink_engine) == 0
+    data = (tmp_path / "out" / "ct.dcm").read_bytes()
+    assert SECRET.encode() not in data
+    assert str(ds.PatientName.family_name).encode() not in data
+    out = pydicom.dcmread(tmp_path / "out" / "ct.dcm")
+    assert not any(int(e.tag) >> 16 == 0x6000 for e in out)
+
+
+def test_bits_above_high_bit_that_hold_an_overlay_are_cleared(
+    tmp_path: Path, ink_engine: str
+) -> None:
+    ds = make_ct(uid_seed="ovl").dataset  # signed 16 bit; make it unsigned 12-of-16
+    arr = np.clip(ds.pixel_array.astype(np.int32) + 1024, 0, 4095).astype(np.uint16)
+    arr[100:110, 40:200] |= 0x8000  # an "embedded overlay" in bit 15
+    ds.PixelRepresentation = 0
+    ds.BitsStored = 12
+    ds.HighBit = 11
+    ds.PixelData = arr.tobytes()
+    ds.add_new(0x60000102, "US", 15)  # OverlayBitPosition
+    save(ds, tmp_path / "in" / "ct.dcm")
+    assert run(tmp_path, ink_engine, "--no-pixels") == 0
+    out = pydicom.dcmread(tmp_path / "out" / "ct.dcm")
+    raw = np.frombuffer(out.PixelData, dtype="<u2")
+    assert not (raw & 0xF000).any()
+    assert np.array_equal(raw.reshape(arr.shape), arr & 0x0FFF)
+
+
+def test_meta_instance_uid_is_remapped_when_the_data_set_has_none(
+    tmp_path: Path, ink_engine: str
+) -> None:
+    ds = make_ct(uid_seed="meta").dataset
+    original = ds.SOPInstanceUID
+    del ds.SOPInstanceUID
+    path = tmp_path / "in" / "ct.dcm"
+    path.parent.mkdir(parents=True)
+    ds.save_as(path, enforce_file_format=False)
+    assert run(tmp_path, ink_engine) == 0
+    assert original.encode() not in (tmp_path / "out" / "ct.dcm").read_bytes()
+
+
+def test_burned_in_annotation_is_not_claimed_when_nothing_was_redacted(
+    tmp_path: Path, ink_engine: str
+) -> None:
+    ds = make_ultrasound(fake_patients(1)[0], uid_seed="bia").dataset
+    ds.BurnedInAnnotation = "YES"
+    save(ds, tmp_path / "in" / "us.dcm")
+    off = ["--top-ratio", "0", "--bottom-ratio", "0", "--left-ratio", "0", "--right-ratio", "0"]
+    assert run(tmp_path, ink_engine, *off) == 0
+    out = pydicom.dcmread(tmp_path / "out" / "us.dcm")
+    assert out.BurnedInAnnotation == "YES"
+    assert "113101" not in [i.CodeValue for i in out.DeidentificationMethodCodeSequence]
+
+
+def test_pixel_data_longer_than_its_frame_count_fails_the_file(
+    tmp_path: Path, ink_engine: str
+) -> None:
+    ds = make_ultrasound(fake_patients(1)[0], frames=3, uid_seed="nf").dataset
+    ds.NumberOfFrames = 1  # two frames would go out unredacted
+    save(ds, tmp_path / "in" / "us.dcm")
+    assert run(tmp_path, ink_engine) == 1
+    assert not (tmp_path / "out" / "us.dcm").exists()
+    assert not list((tmp_path / "out").rglob("*.part"))
+
+
+def test_a_failed_redo_removes_the_earlier_output(tmp_path: Path, ink_engine: str) -> None:
+    sample = make_ct(uid_seed="redo")
+    path = save(sample.dataset, tmp_path / "in" / "ct.dcm")
+    assert run(tmp_path, ink_engine) == 0
+    assert (tmp_path / "out" / "ct.dcm").exists()
+    broken = sample.dataset
+    broken.PixelData = broken.PixelData[:100]
+    save(broken, path)
+    assert run(tmp_path, ink_engine, "--overwrite") == 1
+    assert not (tmp_path / "out" / "ct.dcm").exists()
+
+
+def test_a_rerun_with_other_settings_or_release_folder_does_not_skip(
+    tmp_path: Path, ink_engine: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    save(make_ultrasound(fake_patients(1)[0], uid_seed="rs").dataset, tmp_path / "in" / "us.dcm")
+    assert run(tmp_path, ink_engine, "--no-pixels") == 0
+    capsys.readouterr()
+    assert run(tmp_path, ink_engine) == 0  # pixels now on: must be redone
+    assert "1 done, 0 skipped" in capsys.readouterr().out
+    assert run(tmp_path, ink_engine) == 0
+    assert "0 done, 1 skipped" in capsys.readouterr().out
+    code = main(["run", "--input", str(tmp_path / "in"), "--output", str(tmp_path / "out2"),
+                 "--headers", str(tmp_path / "hdr"), "--jobs", "1", "--no-progress",
+                 "--ocr-engine", ink_engine])  # fmt: skip
+    assert code == 0 and "1 done, 0 skipped" in capsys.readouterr().out
+    assert (tmp_path / "out2" / "us.dcm").exists()
+
+
+def test_a_failed_file_is_printed_under_its_renamed_folder(
+    tmp_path: Path, ink_engine: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    person = fake_patients(1, seed=13)[0]
+    folder = tmp_path / "in" / f"{person.name_parts[0]}_{person.name_parts[1]}"
+    save(make_ct(person, uid_seed="ok").dataset, folder / "ok.dcm")
+    broken = make_ct(person, uid_seed="bad").dataset
+    del broken.Rows
+    save(broken, folder / "bad.dcm")
+    assert run(tmp_path, ink_engine) == 1
+    out = capsys.readouterr().out
+    assert "bad.dcm" in out and person.name_parts[0] not in out
+
+
+def test_a_worker_process_that_dies_fails_only_its_file(tmp_path: Path) -> None:
+    import os
+
+    from dicomscrub.batch.executors import CRASH_REASON, run_tasks
+    from dicomscrub.config import BatchConfig, DeidConfig
+
+    config = DeidConfig(batch=BatchConfig(jobs=2))
+    results = sorted(run_tasks(_die_on_three, list(range(6)), config, lambda t, r: (t, r)))
+    assert results == [(0, "ok"), (1, "ok"), (2, "ok"), (3, CRASH_REASON), (4, "ok"), (5, "ok")]
+    assert os.getpid()  # the test process itself is alive
+
+
+def _die_on_three(task: int, config: object) -> tuple[int, str]:
+    import os
+
+    if task == 3:
+        os._exit(139)
+    return task, "ok"
+
+
+def test_the_sidecar_records_what_the_run_did(tmp_path: Path, ink_engine: str) -> None:
+    save(make_ct(uid_seed="sc").dataset, tmp_path / "in" / "ct.dcm")
+    assert run(tmp_path, ink_engine) == 0
+    side = json.loads((tmp_path / "hdr" / "ct.dcm_bboxes.json").read_text())
+    assert Path(side["output"]) == (tmp_path / "out" / "ct.dcm").resolve()
