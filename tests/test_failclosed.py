@@ -198,3 +198,90 @@ def test_the_sidecar_records_what_the_run_did(tmp_path: Path, ink_engine: str) -
     assert run(tmp_path, ink_engine) == 0
     side = json.loads((tmp_path / "hdr" / "ct.dcm_bboxes.json").read_text())
     assert Path(side["output"]) == (tmp_path / "out" / "ct.dcm").resolve()
+
+
+def test_an_input_inside_the_release_folder_is_refused(tmp_path: Path) -> None:
+    save(make_ct(uid_seed="in-out").dataset, tmp_path / "rel" / "in" / "ct.dcm")
+    inside = str(tmp_path / "rel" / "in")
+    code = main(["run", "--input", inside, "--output", str(tmp_path / "rel"),
+                 "--headers", str(tmp_path / "hdr"), "--no-pixels"])  # fmt: skip
+    assert code == 2
+
+
+def test_a_new_file_in_a_folder_renamed_by_an_earlier_run_lands_in_the_renamed_folder(
+    tmp_path: Path, ink_engine: str
+) -> None:
+    first, second = fake_patients(2, seed=17)
+    folder = tmp_path / "in" / f"{first.name_parts[0]}_{first.name_parts[1]}"
+    save(make_ct(first, uid_seed="a").dataset, folder / "a.dcm")
+    assert run(tmp_path, ink_engine) == 0
+    save(make_ct(second, uid_seed="b").dataset, folder / "b.dcm")  # another patient
+    assert run(tmp_path, ink_engine) == 0
+    released = sorted(p.relative_to(tmp_path / "out").as_posix()
+                      for p in (tmp_path / "out").rglob("*.dcm"))  # fmt: skip
+    assert len(released) == 2
+    assert all(first.name_parts[0] not in r for r in released)
+    assert released[0].split("/")[0] == released[1].split("/")[0]
+
+
+def test_a_changed_input_file_is_done_again(
+    tmp_path: Path, ink_engine: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = save(make_ct(uid_seed="v1").dataset, tmp_path / "in" / "ct.dcm")
+    assert run(tmp_path, ink_engine) == 0
+    save(make_ct(uid_seed="v2").dataset, path)
+    capsys.readouterr()
+    assert run(tmp_path, ink_engine) == 0
+    assert "1 done, 0 skipped" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("name", ["MARY", "ROME^ANNA", "MONO^CHROME"])
+def test_short_text_screening_never_removes_coded_or_required_attributes(
+    tmp_path: Path, ink_engine: str, name: str
+) -> None:
+    ds = make_ct(uid_seed="screen").dataset
+    ds.PatientName = name
+    ds.OperatorsName = name
+    ds.ImageType = ["ORIGINAL", "PRIMARY", "AXIAL"]
+    ds.SpecificCharacterSet = "ISO_IR 100"
+    ds.StudyID = "100"
+    save(ds, tmp_path / "in" / "ct.dcm")
+    assert run(tmp_path, ink_engine, "--no-pixels") == 0
+    out = pydicom.dcmread(tmp_path / "out" / "ct.dcm")
+    assert list(out.ImageType) == ["ORIGINAL", "PRIMARY", "AXIAL"]
+    assert out.PhotometricInterpretation == "MONOCHROME2"
+    assert out.SpecificCharacterSet == "ISO_IR 100"
+    assert out.pixel_array.shape == (256, 256)
+
+
+def test_missing_frames_in_compressed_data_fail_the_file(tmp_path: Path, ink_engine: str) -> None:
+    from pydicom.encaps import encapsulate, generate_frames
+    from pydicom.uid import RLELossless
+
+    ds = make_ultrasound(fake_patients(1)[0], frames=3, uid_seed="short").dataset
+    ds.compress(RLELossless)
+    fragments = list(generate_frames(ds.PixelData, number_of_frames=3))[:2]
+    ds.PixelData = encapsulate(fragments)  # NumberOfFrames still says 3
+    save(ds, tmp_path / "in" / "us.dcm")
+    assert run(tmp_path, ink_engine) == 1
+    assert not (tmp_path / "out" / "us.dcm").exists()
+
+
+def test_a_folder_in_the_way_of_an_output_fails_only_that_file(
+    tmp_path: Path, ink_engine: str
+) -> None:
+    save(make_ct(uid_seed="x1").dataset, tmp_path / "in" / "a.dcm")
+    save(make_ct(uid_seed="x2").dataset, tmp_path / "in" / "b.dcm")
+    (tmp_path / "out" / "a.dcm").mkdir(parents=True)
+    assert run(tmp_path, ink_engine) == 1
+    assert (tmp_path / "out" / "b.dcm").is_file()
+
+
+def test_many_tasks_with_one_crash_lose_no_result() -> None:
+    from dicomscrub.batch.executors import CRASH_REASON, run_tasks
+    from dicomscrub.config import BatchConfig, DeidConfig
+
+    config = DeidConfig(batch=BatchConfig(jobs=2))
+    results = list(run_tasks(_die_on_three, list(range(40)), config, lambda t, r: (t, r)))
+    assert sorted(t for t, _ in results) == list(range(40))
+    assert dict(results)[3] == CRASH_REASON

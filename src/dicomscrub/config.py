@@ -122,6 +122,8 @@ class DeidConfig:
             raise ConfigError("--output must not be the input folder or inside it")
         if not inp.is_dir() and out == inp.parent:
             raise ConfigError("--output must not be the folder of the --input file")
+        if inp.is_relative_to(out):
+            raise ConfigError("--input must not be inside --output (originals would be released)")
         private = {"--headers": o.headers, "--key-file": self.key_path}
         if o.pdf_report is not None:
             private["--pdf-report"] = o.pdf_report

@@ -60,9 +60,16 @@ def identifying_terms(
 
 
 def holds_term(text: str, terms: frozenset[str]) -> bool:
-    """True when ``text`` contains a term: 4+ characters anywhere, shorter ones as a word."""
+    """True when ``text`` holds a term: names (letters) as whole words of 3+ characters,
+    identifiers and dates (with digits, 6+ characters) anywhere, whatever the separators.
+
+    Whole words keep ``PRIMARY`` from matching a patient called ``MARY``.
+    """
     token = normalize(text)
     if not token:
         return False
     words = {normalize(w) for w in re.split(r"[^0-9A-Za-z]+", text) if w}
-    return any((len(t) >= 4 and t in token) or (len(t) >= 3 and t in words) for t in terms)
+    return any(
+        (len(t) >= 3 and t in words) or (len(t) >= 6 and t in token and any(c.isdigit() for c in t))
+        for t in terms
+    )

@@ -2,9 +2,11 @@
 
 ``<headers>/.resume.json`` maps each finished file's relative path to a fingerprint of the
 settings that shaped its output (header and pixel settings, release folder, and a keyed
-check value of the project key). A file is skipped only when its fingerprint matches, its
-sidecar exists and its output is still in this run's release folder. The index is written
-by the main process after the run, so a run that is killed redoes its files next time.
+check value of the project key), the input's size and modification time, and which
+components of its path held PHI (so a rerun renames the same folders for new siblings).
+A file is skipped only when all of that still matches, its sidecar exists and its
+output is still in this run's release folder. The index is written by the main process
+after the run, so a run that is killed redoes its files next time.
 """
 
 from __future__ import annotations
@@ -12,8 +14,10 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import os
 from collections.abc import Iterable
 from pathlib import Path
+from typing import Any
 
 from dicomscrub.config import DeidConfig
 from dicomscrub.header.keys import ProjectKey
@@ -34,22 +38,48 @@ def fingerprint(config: DeidConfig, key: ProjectKey) -> str:
     return hashlib.sha256(blob).hexdigest()
 
 
-def load_index(headers: Path) -> dict[str, str]:
-    """The fingerprints of finished files (empty when there is no usable index)."""
+def entry_for(digest: str, source: Path, flagged: Iterable[int]) -> dict[str, Any]:
+    """The index entry of a file finished now."""
+    stat = os.stat(source)
+    return {
+        "fingerprint": digest,
+        "size": stat.st_size,
+        "mtime_ns": stat.st_mtime_ns,
+        "flagged": sorted(flagged),
+    }
+
+
+def still_valid(entry: dict[str, Any] | None, digest: str, source: Path) -> bool:
+    """True when ``entry`` was made with these settings from this very input file."""
+    if not entry or entry.get("fingerprint") != digest:
+        return False
+    try:
+        stat = os.stat(source)
+    except OSError:
+        return False
+    return bool(entry.get("size") == stat.st_size and entry.get("mtime_ns") == stat.st_mtime_ns)
+
+
+def load_index(headers: Path) -> dict[str, dict[str, Any]]:
+    """The entries of finished files (empty when there is no usable index)."""
     try:
         data = json.loads((headers / INDEX_NAME).read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return {}
-    return {str(k): str(v) for k, v in data.items()} if isinstance(data, dict) else {}
+    if not isinstance(data, dict):
+        return {}
+    return {str(k): v for k, v in data.items() if isinstance(v, dict)}
 
 
 def save_index(
-    headers: Path, index: dict[str, str], done: Iterable[str], failed: Iterable[str], digest: str
+    headers: Path,
+    index: dict[str, dict[str, Any]],
+    finished: dict[str, dict[str, Any]],
+    failed: Iterable[str],
 ) -> None:
-    """Record ``done`` files with fingerprint ``digest``; forget ``failed`` ones."""
+    """Record ``finished`` entries and forget ``failed`` files."""
     merged = dict(index)
     for relpath in failed:
         merged.pop(relpath, None)
-    for relpath in done:
-        merged[relpath] = digest
+    merged.update(finished)
     write_json(headers / INDEX_NAME, dict(sorted(merged.items())))

@@ -59,8 +59,8 @@ def run_tasks(
             with ProcessPoolExecutor(max_workers=jobs) as pool:
                 while pending or inflight:
                     while pending and len(inflight) < jobs * WINDOW_PER_WORKER:
-                        task = pending.popleft()
-                        inflight[pool.submit(func, task, config)] = task
+                        inflight[pool.submit(func, pending[0], config)] = pending[0]
+                        pending.popleft()  # only once submitted: a broken pool keeps it
                     done, _ = wait(inflight, return_when=FIRST_COMPLETED)
                     for future in done:
                         result = future.result()  # raises BrokenProcessPool if a worker died

@@ -4,15 +4,16 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 from collections import defaultdict
 from collections.abc import Callable, Iterable
 from dataclasses import replace
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
-from dicomscrub.audit.resume import fingerprint, load_index, save_index
+from dicomscrub.audit.resume import entry_for, fingerprint, load_index, save_index, still_valid
 from dicomscrub.audit.sidecar import sidecar_path
 from dicomscrub.batch.discover import discover
-from dicomscrub.batch.executors import run_tasks
+from dicomscrub.batch.executors import CRASH_REASON, run_tasks
 from dicomscrub.batch.paths import generic_flags, prefixes_of, release_relpath
 from dicomscrub.batch.worker import (
     DetectTask,
@@ -70,12 +71,15 @@ def run_batch(
     outcomes: list[FileOutcome] = []
     todo: list[DetectTask] = []
     previous: list[dict[str, object]] = []
+    flagged: set[tuple[str, ...]] = set()
     for path, relpath in found.files:
         done = None
-        if not config.batch.overwrite and index.get(relpath) == digest:
+        entry = index.get(relpath)
+        if not config.batch.overwrite and still_valid(entry, digest, path):
             done = _finished(out.headers, relpath, out.output)
-        if done is not None:
+        if done is not None and entry is not None:
             previous.append(done)
+            flagged.update(prefixes_of(relpath, entry.get("flagged", ())))
             kept = preview_path(out.headers, relpath)
             outcomes.append(
                 FileOutcome(
@@ -96,7 +100,6 @@ def run_batch(
     )
     by_rel = {d.relpath: d for d in detected}
     groups = _group_boxes(detected, previous, config)
-    flagged: set[tuple[str, ...]] = set()
     for result in detected:
         flagged.update(prefixes_of(result.relpath, result.flagged))
 
@@ -105,6 +108,8 @@ def run_batch(
         result = by_rel[task.relpath]
         if result.error is not None:
             shown = release_relpath(task.relpath, flagged | generic_flags(task.relpath), pseudo)
+            if result.error == CRASH_REASON:  # its own header was never read: hide the name
+                shown = str(PurePosixPath(shown).parent / "<file name withheld>")
             _remove_earlier_output(out.headers, task.relpath, out.output)
             outcomes.append(
                 FileOutcome(task.relpath, Status.FAILED, reason=result.error, release_relpath=shown)
@@ -134,12 +139,17 @@ def run_batch(
     ):
         outcomes.append(replace(outcome, release_relpath=shown_as[outcome.relpath]))
     outcomes.sort(key=lambda o: o.relpath)
+    _sweep_partial_outputs(out.output, tasks)
+    paths = {task.relpath: task.path for task in todo}
     save_index(
         out.headers,
         index,
-        done=(o.relpath for o in outcomes if o.status is Status.DONE),
+        finished={
+            o.relpath: entry_for(digest, paths[o.relpath], by_rel[o.relpath].flagged)
+            for o in outcomes
+            if o.status is Status.DONE
+        },
         failed=(o.relpath for o in outcomes if o.status is Status.FAILED),
-        digest=digest,
     )
     failures = tuple(
         (o.release_relpath or o.relpath, o.reason) for o in outcomes if o.status is Status.FAILED
@@ -178,16 +188,38 @@ def _detect_crashed(task: DetectTask, reason: str) -> DetectResult:
 
 
 def _redact_crashed(release: Path) -> Callable[[RedactTask, str], FileOutcome]:
-    """A failure for a task whose process died, after removing whatever it left behind."""
+    """A failure for a task whose process died, after removing its output if any."""
 
     def crashed(task: RedactTask, reason: str) -> FileOutcome:
-        out_path = release / task.out_relpath
-        for leftover in out_path.parent.glob(f".{out_path.name}.*.part"):
-            leftover.unlink(missing_ok=True)
-        out_path.unlink(missing_ok=True)
+        _unlink_quietly(release / task.out_relpath)
         return FileOutcome(task.relpath, Status.FAILED, reason=reason)
 
     return crashed
+
+
+def _sweep_partial_outputs(release: Path, tasks: Iterable[RedactTask]) -> None:
+    """Remove temporary files that killed workers left in the release folder."""
+    names: dict[Path, set[str]] = defaultdict(set)
+    for task in tasks:
+        out_path = release / task.out_relpath
+        names[out_path.parent].add(out_path.name)
+    for folder, wanted in names.items():
+        try:
+            entries = list(os.scandir(folder))
+        except OSError:
+            continue
+        for entry in entries:
+            name = entry.name  # ".<output name>.<random>.part", see io.write.atomic_write
+            is_part = name.startswith(".") and name.endswith(".part")
+            if is_part and name[1:].rsplit(".", 2)[0] in wanted:
+                _unlink_quietly(Path(entry.path))
+
+
+def _unlink_quietly(path: Path) -> None:
+    try:
+        path.unlink(missing_ok=True)
+    except OSError:
+        log.warning("could not remove a stale output file")
 
 
 def _boxes_of(sidecar: dict[str, object]) -> tuple[BBox, ...]:
@@ -199,7 +231,7 @@ def _remove_earlier_output(headers: Path, relpath: str, release: Path) -> None:
     """A file that now fails must not stay released from an earlier run."""
     earlier = _finished(headers, relpath, release)
     if earlier is not None:
-        Path(str(earlier["output"])).unlink(missing_ok=True)
+        _unlink_quietly(Path(str(earlier["output"])))
 
 
 def _finished(headers: Path, relpath: str, release: Path) -> dict[str, object] | None:

@@ -173,8 +173,11 @@ def redact_file(task: RedactTask, config: DeidConfig) -> FileOutcome:
         return _redact(task, config, out_path)
     except Exception as exc:
         log.debug("file failed: %s", type(exc).__name__)
-        if out_path.resolve() != task.path.resolve():
-            out_path.unlink(missing_ok=True)
+        try:
+            if out_path.resolve() != task.path.resolve():
+                out_path.unlink(missing_ok=True)
+        except OSError:
+            log.warning("could not remove the output of a failed file")
         return FileOutcome(task.relpath, Status.FAILED, reason=_reason(exc))
 
 
@@ -222,7 +225,9 @@ def _redact(task: RedactTask, config: DeidConfig, out_path: Path) -> FileOutcome
                 raise
             # Some files decode as a whole but not frame by frame: try that, in memory.
             log.info("frame-by-frame decoding failed; decoding the whole object")
-            _write_in_memory(out_path, task.path, fallback, source_header, editor, previews)
+            _write_in_memory(
+                out_path, task.path, fallback, source_header, editor, previews, whole=True
+            )
     else:
         _write_in_memory(out_path, task.path, ds, source_header, editor if plan else None, previews)
     write_sidecar(
@@ -257,11 +262,13 @@ def _write_in_memory(
     source_header: Dataset,
     editor: FrameEditor | None,
     previews: _Previews | None,
+    *,
+    whole: bool = False,
 ) -> None:
-    """Load the pixel data, edit it as a whole when asked, and write the file."""
+    """Load the pixel data, edit it when asked (``whole``: decoded in one call), write."""
     has_pixels = "PixelData" in source_header
     if has_pixels and (editor is not None or needs_rewrite(source_header)):
-        edit_frames(ds, editor or (lambda *_: None))
+        edit_frames(ds, editor or (lambda *_: None), whole=whole)
     if previews is not None:
         previews.from_datasets(source, source_header, ds)
     write_dataset(out_path, ds)

@@ -138,8 +138,8 @@ class HeaderAnonymizer:
         if action is Action.SCREEN:
             if not self._holds_identifying_value(elem):
                 return
-            action = Action.REMOVE
-            report.count(Action.REMOVE)
+            action = Action.EMPTY  # emptied, not removed: it may be a Type 2 attribute
+            report.count(Action.EMPTY)
         if action is Action.KEEP:
             return
         if action is Action.REMOVE:

@@ -44,7 +44,7 @@ PSEUDONYM_KEYWORDS = frozenset({"PatientName", "PatientID"})
 
 _DATE_VRS = frozenset({"DA", "DT"})
 #: Short text kept when not in the table, unless it holds this file's identifying values.
-_SCREENED_VRS = frozenset({"LO", "SH", "UC", "AE", "CS"})
+_SCREENED_VRS = frozenset({"LO", "SH", "UC", "AE"})
 #: Free text and unknown values not in the table: removed, there is no telling what is in them.
 _FREE_TEXT_VRS = frozenset({"ST", "LT", "UT", "UN"})
 #: Identifying attributes that Table E.1-1 does not list.

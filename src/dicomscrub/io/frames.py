@@ -10,7 +10,7 @@ re-encoded in the same syntax, everything else is written as Explicit VR Little 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import numpy as np
@@ -90,15 +90,16 @@ def read_frame(path: Path, ds: Dataset, index: int) -> np.ndarray:
             ) from first
 
 
-def edit_frames(ds: Dataset, editor: FrameEditor) -> str:
-    """Run ``editor(frame, index)`` on every frame of ``ds`` and store the result in ``ds``.
+def edit_frames(ds: Dataset, editor: FrameEditor, *, whole: bool = False) -> str:
+    """Run ``editor(frame, index, photometric)`` on every frame of ``ds``, store the result.
 
-    Returns a short note on how the pixel data was written (for the audit record).
+    ``whole`` decodes compressed data in one call instead of frame by frame (some files
+    only decode that way). Returns a short note on how the pixel data was written.
     """
     syntax = transfer_syntax(ds)
     if not syntax.is_compressed and syntax != ExplicitVRBigEndian:
         return _edit_native(ds, editor)
-    return _edit_compressed(ds, syntax, editor)
+    return _edit_compressed(ds, syntax, editor, whole=whole)
 
 
 def clear_unused_bits(samples: np.ndarray, ds: Dataset) -> None:
@@ -172,9 +173,17 @@ def _edit_native(ds: Dataset, editor: FrameEditor) -> str:
     return "native, edited in place"
 
 
-def _edit_compressed(ds: Dataset, syntax: UID, editor: FrameEditor) -> str:
+def _decoded_frames(ds: Dataset, frames: int, whole: bool) -> Iterator[np.ndarray]:
+    if not whole:
+        yield from iter_pixels(ds)
+        return
+    arr = np.asarray(pixel_array(ds))
+    yield from (arr if frames > 1 else arr[np.newaxis])
+
+
+def _edit_compressed(ds: Dataset, syntax: UID, editor: FrameEditor, *, whole: bool) -> str:
     frames = number_of_frames(ds)
-    if syntax in REENCODABLE:
+    if syntax in REENCODABLE and not whole:
         try:
             return _reencode(ds, syntax, editor, frames)
         except RedactionError:
@@ -185,22 +194,27 @@ def _edit_compressed(ds: Dataset, syntax: UID, editor: FrameEditor) -> str:
             )
     out: np.ndarray | None = None
     source = str(ds.get("PhotometricInterpretation", "")).strip()
+    decoded = 0
     try:
-        for index, frame in enumerate(iter_pixels(ds)):
+        for index, frame in enumerate(_decoded_frames(ds, frames, whole)):
+            if index >= frames:
+                raise RedactionError("pixel data holds more than NumberOfFrames frames")
             arr = np.array(frame, copy=True)
+            clear_unused_bits(arr, ds)
             rgb = arr.ndim == 3 and source.startswith("YBR")
             editor(arr, index, "RGB" if rgb else source)
             if out is None:
-                out = np.empty((frames, *arr.shape), dtype=arr.dtype)
+                out = np.zeros((frames, *arr.shape), dtype=arr.dtype)
             out[index] = arr
+            decoded += 1
     except RedactionError:
         raise
     except Exception as exc:
         raise RedactionError(
             f"pixel data cannot be decoded ({type(exc).__name__}: {_short(exc)})"
         ) from exc
-    if out is None:
-        raise RedactionError("no frames could be decoded")
+    if out is None or decoded != frames:
+        raise RedactionError(f"decoded {decoded} of {frames} frames")
     spp = out.shape[-1] if out.ndim == 4 else 1
     photometric = str(ds.get("PhotometricInterpretation", ""))
     if spp == 3 and photometric.startswith("YBR"):
