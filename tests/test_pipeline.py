@@ -212,6 +212,8 @@ def test_dicomdir_and_non_dicom_files_are_skipped_and_counted(
     (tmp_path / "in" / "DICOMDIR").write_bytes(b"\0" * 128 + b"DICM" + b"\0" * 64)
     assert run(tmp_path, ink_engine) == 0
     assert "2 other files ignored" in capsys.readouterr().out
+    record = json.loads((tmp_path / "hdr" / "dicomscrub_run.json").read_text())
+    assert sorted(i["source"] for i in record["ignored"]) == ["DICOMDIR", "readme.txt"]
 
 
 def test_a_file_without_preamble_is_recognised_by_content(tmp_path: Path, ink_engine: str) -> None:

@@ -132,6 +132,7 @@ class RunSummary:
     frames: int
     boxes: int
     failures: tuple[tuple[str, str], ...] = field(default_factory=tuple)  # (release path, reason)
+    ignored: tuple[tuple[str, str], ...] = field(default_factory=tuple)  # (input path, why)
 
     @property
     def exit_code(self) -> int:

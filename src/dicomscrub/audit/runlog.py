@@ -33,6 +33,7 @@ def write_run_record(
                 "frames": summary.frames,
                 "boxes": summary.boxes,
             },
+            "ignored": [{"source": rel, "reason": why} for rel, why in summary.ignored],
             "failures": [
                 {"source": o.relpath, "release_path": o.release_relpath, "reason": o.reason}
                 for o in outcomes

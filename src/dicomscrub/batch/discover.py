@@ -16,25 +16,27 @@ class Discovery:
     files: tuple[tuple[Path, str], ...]
     dicomdirs: int
     not_dicom: int
+    skipped: tuple[tuple[str, str], ...] = ()  # (relative path, why), for the run record
 
 
 def discover(root: Path, recursive: bool = True) -> Discovery:
     """Walk ``root`` (a file or folder) in sorted order and classify each file."""
-    if root.is_file():
-        kind = sniff(root)
-        files = ((root, root.name),) if kind == FileKind.DICOM else ()
-        return Discovery(files, int(kind == FileKind.DICOMDIR), int(kind == FileKind.NOT_DICOM))
+    paths = [root] if root.is_file() else _walk(root, recursive)
     found: list[tuple[Path, str]] = []
+    skipped: list[tuple[str, str]] = []
     dicomdirs = not_dicom = 0
-    for path in _walk(root, recursive):
+    for path in paths:
+        relpath = path.name if path == root else path.relative_to(root).as_posix()
         kind = sniff(path)
         if kind == FileKind.DICOM:
-            found.append((path, path.relative_to(root).as_posix()))
+            found.append((path, relpath))
         elif kind == FileKind.DICOMDIR:
             dicomdirs += 1
+            skipped.append((relpath, "DICOMDIR (a media directory, not an image)"))
         else:
             not_dicom += 1
-    return Discovery(tuple(found), dicomdirs, not_dicom)
+            skipped.append((relpath, "not recognised as DICOM"))
+    return Discovery(tuple(found), dicomdirs, not_dicom, tuple(skipped))
 
 
 def _walk(root: Path, recursive: bool) -> list[Path]:

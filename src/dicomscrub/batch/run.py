@@ -163,6 +163,7 @@ def run_batch(
         frames=sum(o.num_frames for o in outcomes if o.status is Status.DONE),
         boxes=sum(len(o.boxes) for o in outcomes if o.status is Status.DONE),
         failures=failures,
+        ignored=found.skipped,
     )
     return summary, outcomes
 
