@@ -89,7 +89,6 @@ class DetectResult:
     signature: str = ""
     num_frames: int = 0
     has_pixels: bool = False
-    searched: bool = False  # at least one margin was searched
     flagged: tuple[int, ...] = ()  # relpath components that hold this file's PHI
     error: str | None = None
 

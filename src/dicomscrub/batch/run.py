@@ -124,7 +124,6 @@ def run_batch(
                 relpath=task.relpath,
                 out_relpath=release_relpath(task.relpath, flagged, pseudo),
                 boxes=tuple(boxes),
-                searched=result.searched,
                 leaf_union=union,
                 leaf_key=result.leaf_key,
                 signature=result.signature,

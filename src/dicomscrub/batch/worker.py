@@ -89,7 +89,6 @@ class RedactTask:
     relpath: str
     out_relpath: str
     boxes: tuple[BBox, ...]
-    searched: bool
     leaf_union: bool
     leaf_key: str
     signature: str
@@ -152,7 +151,6 @@ def detect_file(task: DetectTask, config: DeidConfig) -> DetectResult:
             signature,
             frames,
             True,
-            searched=any(r > 0 for r in config.pixels.margin_ratios()),
             flagged=flagged,
         )
     except Exception as exc:
