@@ -110,10 +110,10 @@ def test_burned_in_annotation_is_not_claimed_when_nothing_was_redacted(
     tmp_path: Path, ink_engine: str
 ) -> None:
     ds = make_ultrasound(fake_patients(1)[0], uid_seed="bia").dataset
+    ds.PixelData = np.zeros_like(ds.pixel_array).tobytes()  # searched, nothing found
     ds.BurnedInAnnotation = "YES"
     save(ds, tmp_path / "in" / "us.dcm")
-    off = ["--top-ratio", "0", "--bottom-ratio", "0", "--left-ratio", "0", "--right-ratio", "0"]
-    assert run(tmp_path, ink_engine, *off) == 0
+    assert run(tmp_path, ink_engine) == 0
     out = pydicom.dcmread(tmp_path / "out" / "us.dcm")
     assert out.BurnedInAnnotation == "YES"
     assert "113101" not in [i.CodeValue for i in out.DeidentificationMethodCodeSequence]
@@ -285,3 +285,40 @@ def test_many_tasks_with_one_crash_lose_no_result() -> None:
     results = list(run_tasks(_die_on_three, list(range(40)), config, lambda t, r: (t, r)))
     assert sorted(t for t, _ in results) == list(range(40))
     assert dict(results)[3] == CRASH_REASON
+
+
+@pytest.mark.parametrize(
+    "flags",
+    [
+        ["--top-ratio", "0", "--bottom-ratio", "0", "--left-ratio", "0", "--right-ratio", "0"],
+        ["--tesseract-psm", "99"],
+    ],
+)
+def test_settings_that_cannot_work_are_usage_errors(
+    tmp_path: Path, flags: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    save(make_ct(uid_seed="u").dataset, tmp_path / "in" / "ct.dcm")
+    assert run(tmp_path, "tesseract", *flags) == 2
+    assert "error" in capsys.readouterr().err
+
+
+def test_headers_inside_the_input_folder_are_refused(tmp_path: Path) -> None:
+    save(make_ct(uid_seed="h").dataset, tmp_path / "in" / "ct.dcm")
+    code = main(["run", "--input", str(tmp_path / "in"), "--output", str(tmp_path / "out"),
+                 "--headers", str(tmp_path / "in" / "hdr"), "--no-pixels"])  # fmt: skip
+    assert code == 2
+
+
+def test_the_headers_folder_and_its_subfolders_are_owner_only(
+    tmp_path: Path, ink_engine: str
+) -> None:
+    import stat
+
+    (tmp_path / "hdr").mkdir(mode=0o755)
+    save(make_ct(uid_seed="perm").dataset, tmp_path / "in" / "sub" / "ct.dcm")
+    report = tmp_path / "report.pdf"
+    assert run(tmp_path, ink_engine, "--pdf-report", str(report)) == 0
+    folders = [tmp_path / "hdr", *[p for p in (tmp_path / "hdr").rglob("*") if p.is_dir()]]
+    assert len(folders) >= 3  # the root, sub/, .previews/ and .previews/sub/
+    for folder in folders:
+        assert stat.S_IMODE(folder.stat().st_mode) == 0o700, folder

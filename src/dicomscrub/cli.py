@@ -53,7 +53,7 @@ def add_run_arguments(parser: argparse.ArgumentParser) -> None:
             f"--{side}-ratio",
             type=float,
             default=0.25,
-            help=f"fraction of the image searched at the {side} (0 = off)",
+            help=f"fraction of the image searched at the {side} (default 0.25; 0 = off)",
         )
     parser.add_argument(
         "--padding",
@@ -176,8 +176,8 @@ def build_parser() -> argparse.ArgumentParser:
         default=Path("demo-output"),
         help="where samples, outputs and report go (default ./demo-output)",
     )
-    demo.add_argument("--jobs", type=int, default=0)
-    demo.add_argument("-v", "--verbose", action="count", default=0)
+    demo.add_argument("--jobs", type=int, default=0, help="worker processes (default: all cores)")
+    demo.add_argument("-v", "--verbose", action="count", default=0, help="more log output")
     return parser
 
 
@@ -242,12 +242,7 @@ def _demo(args: argparse.Namespace) -> int:
             pdf_report=root / "report.pdf",
         ),
     )
-    code = _run(config)
-    print(
-        f"inputs:   {samples}\noutputs:  {root / 'output'}\nsidecars: {root / 'headers'}"
-        f"\nreport:   {root / 'report.pdf'}"
-    )
-    return code
+    return _run(config)
 
 
 def _progress_printer() -> Callable[[str, int, int], None]:
@@ -277,6 +272,9 @@ def _print_summary(summary: RunSummary, config: DeidConfig, elapsed: float) -> N
         f"{summary.skipped} skipped, {summary.failed} failed; {summary.not_dicom} other files "
         f"ignored; {summary.frames} frames, {summary.boxes} boxes redacted; {elapsed:.1f} s"
     )
+    if summary.discovered == 0:
+        hint = "" if config.batch.recursive else " (subfolders were not searched: --no-recursive)"
+        print(f"dicomscrub: warning: no DICOM files found in the input{hint}", file=sys.stderr)
     if summary.failures:
         print("failed files (paths as they would appear in the release folder):")
         for path, reason in summary.failures:

@@ -101,6 +101,13 @@ class DeidConfig:
         ):
             if not 0.0 <= value <= 1.0:
                 raise ConfigError(f"--{name} must be between 0.0 and 1.0, got {value}")
+        if p.enabled and not any(r > 0 for r in p.margin_ratios()):
+            raise ConfigError(
+                "all four margin ratios are 0, so no text would be searched for; "
+                "give a ratio above 0, or --no-pixels to skip the pixel step on purpose"
+            )
+        if not 0 <= p.tesseract_psm <= 13:
+            raise ConfigError(f"--tesseract-psm must be 0 to 13, got {p.tesseract_psm}")
         if p.samples < 1:
             raise ConfigError(f"--samples must be at least 1, got {p.samples}")
         if p.padding_px < 0 or p.expand_px < 0:
@@ -124,6 +131,8 @@ class DeidConfig:
             raise ConfigError("--output must not be the folder of the --input file")
         if inp.is_relative_to(out):
             raise ConfigError("--input must not be inside --output (originals would be released)")
+        if inp.is_dir() and o.headers.resolve().is_relative_to(inp):
+            raise ConfigError("--headers must not be inside --input (it would be read as input)")
         private = {"--headers": o.headers, "--key-file": self.key_path}
         if o.pdf_report is not None:
             private["--pdf-report"] = o.pdf_report

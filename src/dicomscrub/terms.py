@@ -39,10 +39,11 @@ def identifying_terms(
     """Name parts (2+ characters), identifiers whole, as digits and by part, date spellings."""
     terms: set[str] = set()
     for name in names:
-        for part in re.split(r"[\^\s,=]+", name):
-            token = normalize(part)
-            if len(token) >= 2:
-                terms.add(token)
+        parts = [normalize(p) for p in re.split(r"[\^\s,=]+", name)]
+        parts = [p for p in parts if p]
+        terms.update(p for p in parts if len(p) >= 2)
+        if len(parts) >= 2:  # written run together: DOEJANE, JANEDOE, DOEJANEQ
+            terms.update({parts[0] + parts[1], parts[1] + parts[0], "".join(parts)})
     for value in identifiers:
         whole = normalize(value)
         if len(whole) >= 3:
@@ -73,3 +74,13 @@ def holds_term(text: str, terms: frozenset[str]) -> bool:
         (len(t) >= 3 and t in words) or (len(t) >= 6 and t in token and any(c.isdigit() for c in t))
         for t in terms
     )
+
+
+def path_holds_term(name: str, terms: frozenset[str]) -> bool:
+    """True when a file or folder name holds a term: as a whole word (split on
+    punctuation and camelCase) from three characters, anywhere from five."""
+    words = re.findall(r"[A-Z]?[a-z]+|[A-Z]+(?![a-z])|\d+", name)
+    words += re.split(r"[^0-9A-Za-z]+", name)
+    normal = {normalize(w) for w in words if w}
+    token = normalize(name)
+    return any((len(t) >= 3 and t in normal) or (len(t) >= 5 and t in token) for t in terms)

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from dicomscrub.io.write import write_json
+from dicomscrub.io.write import make_private_dirs, write_json
 from dicomscrub.models import BBox
 
 #: The sidecar's keys, exactly (the original tool's format).
@@ -53,7 +53,7 @@ def write_sidecar(
         "transducer_signature": signature,
         "phi": phi,
     }
-    _make_private_dirs(headers, path.parent)
+    make_private_dirs(headers, path.parent)
     write_json(path, data)
     return path
 
@@ -65,14 +65,3 @@ def read_sidecar_boxes(headers: Path, relpath: str) -> tuple[BBox, ...] | None:
         return tuple(BBox.from_json(b) for b in data["boxes"])
     except (OSError, ValueError, KeyError, TypeError):
         return None
-
-
-def _make_private_dirs(root: Path, leaf: Path) -> None:
-    root.mkdir(parents=True, exist_ok=True, mode=0o700)
-    current = leaf
-    missing = []
-    while current != root and not current.exists():
-        missing.append(current)
-        current = current.parent
-    for folder in reversed(missing):
-        folder.mkdir(exist_ok=True, mode=0o700)

@@ -8,27 +8,37 @@ from pathlib import PurePosixPath
 
 from dicomscrub.header.pseudonyms import Pseudonymizer
 from dicomscrub.pixels.phi_policy import PhiMatcher
+from dicomscrub.terms import path_holds_term
 
-_UID_RE = re.compile(r"^\d+(\.\d+){2,}$")
-#: Rules that rename a path component (ID-like tokens alone do not: IM0001 is common).
-_PATH_RULES = frozenset({"header-value", "header-value-fuzzy", "date", "phone"})
+#: A UID-like name: four or more dot-separated numbers (three would also be a date).
+_UID_RE = re.compile(r"^\d+(\.\d+){3,}$")
+#: Patterns that rename a component whatever the header says (ID-like tokens alone do
+#: not: IM0001 is a common file name).
+_PATTERN_RULES = frozenset({"date", "phone"})
+_PATTERNS = PhiMatcher(frozenset())
 
 
 def flagged_components(relpath: str, matcher: PhiMatcher) -> tuple[int, ...]:
-    """Indices of ``relpath`` components that contain this file's PHI (names, IDs, dates)."""
+    """Indices of ``relpath`` components that hold this file's PHI or a date/phone number.
+
+    Names and IDs match as whole words (``DOE_JANE``, ``DoeJane``, ``MRN123`` in
+    ``scan-MRN123``) or, from five characters on, anywhere in the name; short name
+    parts do not rename ``pylibjpeg-data`` because a patient is called ``JPEG``.
+    """
     flagged = []
     for index, part in enumerate(PurePosixPath(relpath).parts):
         stem = part.rsplit(".", 1)[0] if "." in part and not _UID_RE.match(part) else part
         pieces = [stem, *(p for p in re.split(r"[^0-9A-Za-z]+", stem) if p)]
-        if any(matcher.word_rule(p) in _PATH_RULES for p in pieces):
+        if path_holds_term(stem, matcher.terms) or any(
+            _PATTERNS.word_rule(p) in _PATTERN_RULES for p in pieces
+        ):
             flagged.append(index)
     return tuple(flagged)
 
 
 def generic_flags(relpath: str) -> set[tuple[str, ...]]:
     """Prefixes to rename when the file's header is unknown: dates and phone numbers only."""
-    empty = PhiMatcher(frozenset())
-    return set(prefixes_of(relpath, flagged_components(relpath, empty)))
+    return set(prefixes_of(relpath, flagged_components(relpath, _PATTERNS)))
 
 
 def release_relpath(

@@ -24,9 +24,9 @@ from dicomscrub.batch.worker import (
     redact_file,
 )
 from dicomscrub.config import DeidConfig
-from dicomscrub.errors import ConfigError
 from dicomscrub.header.keys import load_or_create_key
 from dicomscrub.header.pseudonyms import Pseudonymizer
+from dicomscrub.io.write import prepare_folders
 from dicomscrub.models import BBox, DetectResult, FileOutcome, RunSummary, Status
 from dicomscrub.pixels.boxes import merge_boxes
 from dicomscrub.pixels.ocr.base import get_engine
@@ -45,11 +45,7 @@ def run_batch(
     config.validate()
     quiet_third_party()
     out = config.output
-    try:
-        out.headers.mkdir(parents=True, exist_ok=True, mode=0o700)
-        out.output.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise ConfigError(f"cannot create the output folders ({exc.strerror})") from exc
+    prepare_folders(out.output, out.headers)
     key = load_or_create_key(config.key_path)  # create once, before workers race for it
     digest = fingerprint(config, key)
     index = load_index(out.headers)

@@ -382,5 +382,5 @@ def _seed(relpath: str) -> int:
 def _reason(exc: BaseException) -> str:
     """A PHI-free, one-line reason: our own messages as they are, others by type."""
     if isinstance(exc, DicomScrubError):
-        return str(exc).splitlines()[0][:300] if str(exc) else type(exc).__name__
+        return " ".join(str(exc).split())[:500] or type(exc).__name__
     return f"unexpected {type(exc).__name__}"

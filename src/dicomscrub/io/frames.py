@@ -85,9 +85,7 @@ def read_frame(path: Path, ds: Dataset, index: int) -> np.ndarray:
         try:
             return np.asarray(pixel_array(ds, index=index))
         except Exception as exc:
-            raise RedactionError(
-                f"pixel data cannot be decoded ({type(exc).__name__}: {_short(exc)})"
-            ) from first
+            raise decode_failure(exc) from first
 
 
 def edit_frames(ds: Dataset, editor: FrameEditor, *, whole: bool = False) -> str:
@@ -210,9 +208,7 @@ def _edit_compressed(ds: Dataset, syntax: UID, editor: FrameEditor, *, whole: bo
     except RedactionError:
         raise
     except Exception as exc:
-        raise RedactionError(
-            f"pixel data cannot be decoded ({type(exc).__name__}: {_short(exc)})"
-        ) from exc
+        raise decode_failure(exc) from exc
     if out is None or decoded != frames:
         raise RedactionError(f"decoded {decoded} of {frames} frames")
     spp = out.shape[-1] if out.ndim == 4 else 1
@@ -266,6 +262,14 @@ def _reencode(ds: Dataset, syntax: UID, editor: FrameEditor, frames: int) -> str
     return f"re-encoded losslessly in {syntax.name}"
 
 
-def _short(exc: BaseException) -> str:
-    text = str(exc).splitlines()[0] if str(exc) else ""
-    return text[:160]
+def decode_failure(exc: BaseException) -> RedactionError:
+    """The failure for undecodable pixel data, with the decoders' own explanation.
+
+    Decoder messages describe codecs and byte counts, never element values; they are
+    kept (on one line, at most 400 characters) because they tell the user what to install
+    or why the file is broken.
+    """
+    text = " ".join(str(exc).split())
+    if len(text) > 400:
+        text = text[:399] + "…"
+    return RedactionError(f"pixel data cannot be decoded ({type(exc).__name__}: {text})")

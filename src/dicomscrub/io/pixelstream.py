@@ -41,6 +41,7 @@ from dicomscrub.io.frames import (
     REENCODABLE,
     FrameEditor,
     clear_unused_bits,
+    decode_failure,
     number_of_frames,
     transfer_syntax,
 )
@@ -251,10 +252,7 @@ def _iter_decoded(source: Path, ds: Dataset, *, raw: bool) -> Iterator[np.ndarra
     except RedactionError:
         raise
     except Exception as exc:
-        text = str(exc).splitlines()[0][:160] if str(exc) else ""
-        raise RedactionError(
-            f"pixel data cannot be decoded ({type(exc).__name__}: {text})"
-        ) from exc
+        raise decode_failure(exc) from exc
 
 
 def _decoded(

@@ -13,8 +13,35 @@ import numpy as np
 from pydicom.dataset import Dataset
 from pydicom.uid import ExplicitVRLittleEndian
 
-from dicomscrub.errors import DicomScrubError, OutputError
+from dicomscrub.errors import ConfigError, DicomScrubError, OutputError
 from dicomscrub.models import PIXEL_DATA_TAGS
+
+
+def prepare_folders(release: Path, private: Path) -> None:
+    """Create the release and private folders, make the private one owner-only, and check
+    that both can be written, before any work is done."""
+    for folder, is_private in ((release, False), (private, True)):
+        try:
+            folder.mkdir(parents=True, exist_ok=True, mode=0o700 if is_private else 0o777)
+            if is_private:
+                os.chmod(folder, 0o700)
+            fd, probe = tempfile.mkstemp(prefix=".dicomscrub-write-check.", dir=folder)
+            os.close(fd)
+            os.unlink(probe)
+        except OSError as exc:
+            raise ConfigError(f"cannot write to {folder} ({exc.strerror or exc})") from exc
+
+
+def make_private_dirs(root: Path, leaf: Path) -> None:
+    """Create ``leaf`` and the folders between it and ``root`` owner-only (0700)."""
+    root.mkdir(parents=True, exist_ok=True, mode=0o700)
+    current = leaf
+    missing = []
+    while current != root and not current.exists():
+        missing.append(current)
+        current = current.parent
+    for folder in reversed(missing):
+        folder.mkdir(exist_ok=True, mode=0o700)
 
 
 def default_file_mode() -> int:

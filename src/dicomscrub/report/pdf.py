@@ -171,7 +171,7 @@ def _summary_page(summary: RunSummary, start: int, head: tuple[str, str, int] | 
             ("Done", summary.done),
             ("Skipped", summary.skipped),
             ("Failed", summary.failed),
-            ("Not DICOM", summary.not_dicom),
+            ("Other files ignored", summary.not_dicom),
             ("Frames", summary.frames),
             ("Boxes redacted", summary.boxes),
             ("Files with no preview", no_preview),

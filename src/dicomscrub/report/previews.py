@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from dicomscrub.io.write import atomic_write
+from dicomscrub.io.write import atomic_write, make_private_dirs
 from dicomscrub.models import Thumbnail
 
 PREVIEW_DIR = ".previews"
@@ -25,6 +25,7 @@ def preview_path(headers: Path, relpath: str) -> Path:
 def save_previews(headers: Path, relpath: str, before: Thumbnail, after: Thumbnail) -> str:
     """Store both thumbnails (compressed) and return the file's path."""
     path = preview_path(headers, relpath)
+    make_private_dirs(headers, path.parent)
     buffer = io.BytesIO()
     np.savez_compressed(
         buffer,
