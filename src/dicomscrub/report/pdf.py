@@ -190,7 +190,8 @@ def _summary_page(summary: RunSummary, start: int, head: tuple[str, str, int] | 
     rows = _FIRST_PAGE_ROWS if head is not None else _MORE_PAGE_ROWS
     for relpath, reason in summary.failures[start : start + rows]:
         _text(fig, 0.06, y, _shorten(relpath, _PATH_CHARS), 8, mono=True)
-        _text(fig, 0.44, y, _shorten(reason, _REASON_CHARS), 8, mono=True, color="0.25")
+        short = reason if len(reason) <= _REASON_CHARS else reason[: _REASON_CHARS - 1] + "…"
+        _text(fig, 0.44, y, short, 8, mono=True, color="0.25")
         y -= _LINE_STEP
     return fig
 
