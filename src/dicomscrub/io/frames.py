@@ -1,10 +1,11 @@
-"""Frame-by-frame access to pixel data, and writing redacted frames back.
+"""Frame access shared by both writers, and the in-memory writer.
 
-Native (uncompressed) pixel data is edited in place through a NumPy view of the stored
-bytes, so redacting a whole cine costs one copy of the bytes and no decoding. Compressed
-pixel data is decoded one frame at a time; lossless syntaxes with an encoder are
-re-encoded in the same syntax, everything else is written as Explicit VR Little Endian
-(never re-encoded lossy).
+The usual path is :mod:`dicomscrub.io.pixelstream` (frame by frame into the output).
+This module holds what both need (transfer syntax, frame count, decoding one frame,
+clearing bits above HighBit) and the in-memory path for what cannot be streamed
+(deflated data sets, 1-bit data, files that decode only as a whole): native data is
+edited through a NumPy view of the stored bytes; compressed data is decoded and written
+as Explicit VR Little Endian, never re-encoded lossily.
 """
 
 from __future__ import annotations
@@ -15,8 +16,6 @@ from pathlib import Path
 
 import numpy as np
 from pydicom.dataset import Dataset
-from pydicom.encaps import encapsulate
-from pydicom.pixels.encoders.base import get_encoder
 from pydicom.pixels.utils import iter_pixels, pack_bits, pixel_array, unpack_bits
 from pydicom.uid import (
     UID,
@@ -181,15 +180,6 @@ def _decoded_frames(ds: Dataset, frames: int, whole: bool) -> Iterator[np.ndarra
 
 def _edit_compressed(ds: Dataset, syntax: UID, editor: FrameEditor, *, whole: bool) -> str:
     frames = number_of_frames(ds)
-    if syntax in REENCODABLE and not whole:
-        try:
-            return _reencode(ds, syntax, editor, frames)
-        except RedactionError:
-            raise
-        except Exception as exc:
-            log.info(
-                "re-encoding in %s failed (%s); writing native", syntax.name, type(exc).__name__
-            )
     out: np.ndarray | None = None
     source = str(ds.get("PhotometricInterpretation", "")).strip()
     decoded = 0
@@ -227,39 +217,6 @@ def _edit_compressed(ds: Dataset, syntax: UID, editor: FrameEditor, *, whole: bo
     ds["PixelData"].VR = "OB" if ds.BitsAllocated <= 8 else "OW"
     ds.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
     return f"decoded from {syntax.name}, written as Explicit VR Little Endian"
-
-
-def _reencode(ds: Dataset, syntax: UID, editor: FrameEditor, frames: int) -> str:
-    encoder = get_encoder(syntax)
-    if not encoder.is_available:
-        raise ValueError("no encoder plugin")
-    photometric = str(ds.get("PhotometricInterpretation", ""))
-    if photometric in ("YBR_RCT", "YBR_ICT", "YBR_FULL_422"):
-        raise ValueError("colour transform on decode")
-    fragments = []
-    for index, frame in enumerate(iter_pixels(ds, raw=True)):
-        arr = np.array(frame, copy=True)
-        editor(arr, index, photometric)
-        fragments.append(
-            encoder.encode(
-                arr,
-                rows=int(ds.Rows),
-                columns=int(ds.Columns),
-                samples_per_pixel=int(ds.get("SamplesPerPixel", 1)),
-                bits_allocated=int(ds.BitsAllocated),
-                bits_stored=int(ds.BitsStored),
-                pixel_representation=int(ds.get("PixelRepresentation", 0)),
-                photometric_interpretation=photometric,
-                planar_configuration=int(ds.get("PlanarConfiguration", 0) or 0),
-                number_of_frames=1,
-            )
-        )
-    if len(fragments) != frames:
-        raise ValueError("frame count mismatch")
-    ds.PixelData = encapsulate(fragments)
-    ds["PixelData"].VR = "OB"
-    ds["PixelData"].is_undefined_length = True
-    return f"re-encoded losslessly in {syntax.name}"
 
 
 def decode_failure(exc: BaseException) -> RedactionError:
