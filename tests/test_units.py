@@ -130,3 +130,17 @@ def test_discovery_recognises_dicom_by_content_not_extension(tmp_path: Path) -> 
     found = discover(tmp_path)
     assert [rel for _, rel in found.files] == ["image.txt"]
     assert found.not_dicom == 2
+
+
+def test_a_value_read_as_its_own_line_goes_with_the_phi_label_beside_it() -> None:
+    from dicomscrub.pixels.detect import _phi_lines
+    from dicomscrub.pixels.ocr.base import OcrWord
+
+    words = [
+        OcrWord("NAME:", BBox(10, 10, 50, 12), 0.9, line=0),
+        OcrWord("XQZWV", BBox(66, 11, 60, 12), 0.9, line=1),  # same row, split off
+        OcrWord("C5-1", BBox(300, 10, 40, 12), 0.9, line=2),  # same row, far away
+        OcrWord("MI", BBox(10, 60, 20, 12), 0.9, line=3),  # another row
+    ]
+    boxes = [box for box, _ in _phi_lines(words, MATCHER, 0.0)]
+    assert boxes == [BBox(10, 10, 116, 13)]

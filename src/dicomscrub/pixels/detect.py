@@ -149,16 +149,47 @@ def _phi_lines(
     for word in words:
         if word.confidence >= min_confidence or min_confidence == 0.0:
             lines[word.line].append(word)
-    out = []
+    out: list[tuple[BBox, str]] = []
+    others: list[BBox] = []
     for line_words in lines.values():
         rule = matcher.line_rule(w.text for w in line_words)
         if rule is None:
+            others.extend(w.box for w in line_words)
             continue
         box = line_words[0].box
         for word in line_words[1:]:
             box = box.union(word.box)
         out.append((box, rule))
-    return out
+    return _absorb_row_neighbours(out, others)
+
+
+def _absorb_row_neighbours(
+    phi: list[tuple[BBox, str]], others: list[BBox]
+) -> list[tuple[BBox, str]]:
+    """Grow PHI lines over words on the same row right next to them.
+
+    An engine can split a label and its value (``Name:`` / ``XYZ``) into separate lines;
+    the neighbour of a PHI line on the same row goes with it.
+    """
+    changed = True
+    while changed and others:
+        changed = False
+        for index, (box, rule) in enumerate(phi):
+            for other in list(others):
+                if _same_row_and_close(box, other):
+                    box = box.union(other)
+                    phi[index] = (box, rule)
+                    others.remove(other)
+                    changed = True
+    return phi
+
+
+def _same_row_and_close(a: BBox, b: BBox) -> bool:
+    overlap = min(a.bottom, b.bottom) - max(a.y, b.y)
+    if overlap < 0.5 * min(a.height, b.height):
+        return False
+    gap = max(a.x, b.x) - min(a.right, b.right)
+    return gap <= 1.5 * max(a.height, b.height)
 
 
 def _to_source(box: BBox, region: BBox, scale: int, padding_px: int) -> BBox:
