@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -56,12 +55,3 @@ def write_sidecar(
     make_private_dirs(headers, path.parent)
     write_json(path, data)
     return path
-
-
-def read_sidecar_boxes(headers: Path, relpath: str) -> tuple[BBox, ...] | None:
-    """Boxes recorded by an earlier run, or ``None`` when there is no usable sidecar."""
-    try:
-        data = json.loads(sidecar_path(headers, relpath).read_text(encoding="utf-8"))
-        return tuple(BBox.from_json(b) for b in data["boxes"])
-    except (OSError, ValueError, KeyError, TypeError):
-        return None

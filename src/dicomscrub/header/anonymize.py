@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 from pydicom.dataelem import DataElement
@@ -14,7 +13,7 @@ from pydicom.sequence import Sequence
 from dicomscrub import __version__
 from dicomscrub.header.dates import shift_da, shift_dt
 from dicomscrub.header.phi import header_terms
-from dicomscrub.header.profile import Action, Decision, HeaderProfile
+from dicomscrub.header.profile import Action, HeaderProfile
 from dicomscrub.header.pseudonyms import Pseudonymizer, keeps_uid
 from dicomscrub.models import PIXEL_DATA_TAGS
 from dicomscrub.terms import holds_term, identifying_terms
@@ -82,19 +81,6 @@ def patient_identity(ds: Dataset) -> str:
         if value:
             return f"{label}:{value}"
     return "unknown:"
-
-
-def iter_decisions(
-    ds: Dataset, profile: HeaderProfile, path: str = ""
-) -> Iterator[tuple[str, DataElement, Decision]]:
-    """Yield ``(path, element, decision)`` for every element, descending into kept sequences."""
-    for elem in ds:
-        where = f"{path}{elem.keyword or elem.tag}"
-        decision = profile.decide(int(elem.tag), elem.keyword, elem.VR)
-        yield where, elem, decision
-        if decision.action is Action.RECURSE and elem.VR == "SQ":
-            for index, item in enumerate(elem.value or ()):
-                yield from iter_decisions(item, profile, f"{where}[{index}].")
 
 
 class HeaderAnonymizer:

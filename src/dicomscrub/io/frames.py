@@ -99,6 +99,15 @@ def edit_frames(ds: Dataset, editor: FrameEditor, *, whole: bool = False) -> str
     return _edit_compressed(ds, syntax, editor, whole=whole)
 
 
+def check_native_length(available: int, expected: int) -> None:
+    """Native pixel data must hold exactly the declared frames (plus one pad byte):
+    fewer cannot be redacted, more would leave frames outside NumberOfFrames unseen."""
+    if available < expected:
+        raise RedactionError("pixel data is shorter than Rows x Columns x frames")
+    if available > expected + 1:
+        raise RedactionError("pixel data holds more than NumberOfFrames frames")
+
+
 def clear_unused_bits(samples: np.ndarray, ds: Dataset) -> None:
     """Zero (or sign-extend over) the bits above HighBit, in place.
 
@@ -134,10 +143,7 @@ def _native_view(ds: Dataset) -> np.ndarray:
         dtype = {8: np.int8, 16: np.int16, 32: np.int32}[bits]
     data = np.frombuffer(bytearray(ds.PixelData), dtype=np.dtype(dtype).newbyteorder("<"))
     expected = frames * rows * cols * spp
-    if data.size < expected:
-        raise RedactionError("pixel data is shorter than Rows x Columns x frames")
-    if data.size > expected + 1:
-        raise RedactionError("pixel data holds more than NumberOfFrames frames")
+    check_native_length(data.nbytes, expected * data.itemsize)
     data = data[:expected]
     clear_unused_bits(data, ds)
     if spp == 1:

@@ -40,6 +40,7 @@ from dicomscrub.io.frames import (
     NATIVE_EDITABLE,
     REENCODABLE,
     FrameEditor,
+    check_native_length,
     clear_unused_bits,
     decode_failure,
     number_of_frames,
@@ -205,10 +206,7 @@ def _native(
     planar = spp > 1 and int(ds.get("PlanarConfiguration", 0) or 0) == 1
     raw = ds.get_item(PIXEL_DATA, keep_deferred=True)
     assert isinstance(raw, RawDataElement) and raw.value_tell is not None
-    if raw.length < frame_bytes * frames:
-        raise RedactionError("pixel data is shorter than Rows x Columns x frames")
-    if raw.length > frame_bytes * frames + 1:
-        raise RedactionError("pixel data holds more than NumberOfFrames frames")
+    check_native_length(raw.length, frame_bytes * frames)
     total = frame_bytes * frames
     fh.write(_element_header(b"OB" if bits <= 8 else b"OW", total + total % 2, implicit))
     with source.open("rb") as src:
