@@ -66,6 +66,20 @@ def test_multi_frame_cine_is_redacted_on_every_frame_with_tesseract(tmp_path: Pa
         assert (area == 0).all()
 
 
+def text_tokens(ds: pydicom.Dataset) -> set[str]:
+    """Every alphanumeric token of every non-binary value in a dataset and its meta."""
+    import re
+
+    tokens: set[str] = set()
+    for elem in [*ds.file_meta.iterall(), *ds.iterall()]:
+        if elem.VR in ("SQ", "OB", "OW", "OF", "OD", "OL", "OV", "UN") or elem.value is None:
+            continue
+        values = elem.value if elem.VM > 1 else [elem.value]
+        for value in values:
+            tokens.update(re.findall(r"[A-Za-z0-9]+", str(value)))
+    return tokens
+
+
 @pytest.mark.realdata
 def test_every_real_file_is_deidentified_or_rejected_with_a_reason(
     tmp_path: Path, realdata: Path, capsys: pytest.CaptureFixture[str]
@@ -112,7 +126,12 @@ def test_every_real_file_is_deidentified_or_rejected_with_a_reason(
                 and value.upper() not in ("ANONYMIZED", "ANONYMOUS")
                 and (value.upper() not in maker)
             ):
-                assert value.encode() not in raw, (side.name, keyword)
+                if value.isdigit() and len(value) < 6:
+                    # A short number turns up inside shifted dates and times by chance
+                    # (the shift depends on the random key): look for it as a whole token.
+                    assert value not in text_tokens(out), (side.name, keyword)
+                else:
+                    assert value.encode() not in raw, (side.name, keyword)
         assert out.PatientIdentityRemoved == "YES"
         if "PixelData" in src and "Rows" in src:
             assert (out.Rows, out.Columns) == (src.Rows, src.Columns)
