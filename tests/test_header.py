@@ -143,10 +143,17 @@ def test_dates_of_one_patient_shift_by_one_offset_keeping_intervals() -> None:
     assert a.AcquisitionDateTime.endswith("101500.25")
 
 
-def test_accession_emptied_physicians_and_institution_removed() -> None:
+def test_accession_pseudonymised_physicians_and_institution_removed() -> None:
     ds = make_dataset()
     anonymizer().anonymize(ds, pixels_cleaned=True)
-    assert "AccessionNumber" in ds and ds.AccessionNumber == ""
+    token = ds.AccessionNumber
+    assert len(token) == 12 and "55443322" not in token
+    again = make_dataset()
+    anonymizer().anonymize(again, pixels_cleaned=True)
+    assert again.AccessionNumber == token  # keyed, deterministic
+    other_key = make_dataset()
+    anonymizer(b"q" * 32).anonymize(other_key, pixels_cleaned=True)
+    assert other_key.AccessionNumber != token
     assert ds.get("InstitutionName", "ANONYMIZED") == "ANONYMIZED"
     assert str(ds.get("OperatorsName", "")) in ("", "ANONYMIZED")
     assert ds.get("ReferringPhysicianName", "") == ""

@@ -15,6 +15,8 @@ from pathlib import Path
 from dicomscrub import __version__
 from dicomscrub.config import BatchConfig, DeidConfig, HeaderConfig, OutputConfig, PixelConfig
 from dicomscrub.errors import ConfigError, DicomScrubError, EngineUnavailableError
+from dicomscrub.header.options import DEFAULT_OPTIONS, OPTION_NAMES, resolve_options
+from dicomscrub.header.overrides import load_profile
 from dicomscrub.models import FileOutcome, RunSummary
 
 log = logging.getLogger("dicomscrub")
@@ -104,6 +106,36 @@ def add_run_arguments(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="de-identify headers only; pixel data is not decoded",
     )
+    extra.add_argument(
+        "--option",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="add a PS3.15 Annex E profile option (repeatable): "
+        + ", ".join(OPTION_NAMES)
+        + "; default: "
+        + ", ".join(DEFAULT_OPTIONS),
+    )
+    extra.add_argument(
+        "--without-option",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="drop a default option (repeatable)",
+    )
+    extra.add_argument(
+        "--profile",
+        type=Path,
+        default=None,
+        metavar="FILE",
+        help="TOML or YAML profile file: options, date shift range and override rules",
+    )
+    extra.add_argument(
+        "--date-shift-days",
+        default=None,
+        metavar="MIN,MAX",
+        help="range of the per-patient date shift in days (default -3650,-365)",
+    )
     extra.add_argument("--ocr-engine", default=d.ocr_engine, help="OCR engine (default tesseract)")
     extra.add_argument(
         "--tesseract-psm",
@@ -123,12 +155,39 @@ def add_run_arguments(parser: argparse.ArgumentParser) -> None:
     extra.add_argument("-v", "--verbose", action="count", default=0, help="more log output")
 
 
+def header_config_from_args(args: argparse.Namespace) -> HeaderConfig:
+    """The header part of the config: options, profile file, shift range, prefix, key."""
+    profile = load_profile(args.profile) if args.profile is not None else None
+    options = resolve_options(
+        profile.options if profile is not None else None, args.option, args.without_option
+    )
+    shift = HeaderConfig().date_shift_min_days, HeaderConfig().date_shift_max_days
+    if profile is not None and profile.date_shift_days is not None:
+        shift = profile.date_shift_days
+    if args.date_shift_days:
+        try:
+            low, high = (int(v) for v in str(args.date_shift_days).split(","))
+        except ValueError as exc:
+            raise ConfigError("--date-shift-days takes MIN,MAX in days, e.g. -3650,-365") from exc
+        shift = (low, high)
+    return HeaderConfig(
+        patient_prefix=getattr(args, "patient_prefix", "anon"),
+        key_file=args.key_file,
+        date_shift_min_days=shift[0],
+        date_shift_max_days=shift[1],
+        options=options,
+        rules=profile.rules if profile is not None else (),
+        profile_file=args.profile,
+    )
+
+
 def config_from_args(args: argparse.Namespace) -> DeidConfig:
     """Build the frozen config from parsed flags."""
+    header = header_config_from_args(args)
     return DeidConfig(
-        header=HeaderConfig(patient_prefix=args.patient_prefix, key_file=args.key_file),
+        header=header,
         pixels=PixelConfig(
-            enabled=not args.no_pixels,
+            enabled=not args.no_pixels and "clean_pixel_data" in header.options,
             samples=args.samples,
             top_ratio=args.top_ratio,
             bottom_ratio=args.bottom_ratio,
@@ -169,6 +228,30 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     run = sub.add_parser("run", help="de-identify a file or folder")
     add_run_arguments(run)
+    describe = sub.add_parser(
+        "describe",
+        help="print the action each element of a file would get, and why (writes nothing)",
+    )
+    describe.add_argument("file", type=Path, help="a DICOM file")
+    for flag in ("--option", "--without-option"):
+        describe.add_argument(flag, action="append", default=[], metavar="NAME")
+    describe.add_argument("--profile", type=Path, default=None, metavar="FILE")
+    describe.add_argument("--date-shift-days", default=None, metavar="MIN,MAX")
+    describe.add_argument("--key-file", type=Path, default=None, help=argparse.SUPPRESS)
+    describe.add_argument("-v", "--verbose", action="count", default=0, help=argparse.SUPPRESS)
+    crosswalk = sub.add_parser(
+        "crosswalk", help="the private crosswalk of originals and pseudonyms"
+    )
+    crosswalk_sub = crosswalk.add_subparsers(dest="crosswalk_command", required=True)
+    export = crosswalk_sub.add_parser("export", help="write the crosswalk as CSV files")
+    export.add_argument("--headers", required=True, type=Path, help="the run's private folder")
+    export.add_argument(
+        "--out",
+        type=Path,
+        default=None,
+        help="folder for the CSV files (default: <headers>/crosswalk-export); keep it private",
+    )
+    export.add_argument("-v", "--verbose", action="count", default=0, help=argparse.SUPPRESS)
     demo = sub.add_parser("demo", help="generate sample data with fake PHI and de-identify it")
     demo.add_argument(
         "--dir",
@@ -192,6 +275,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command == "demo":
             return _demo(args)
+        if args.command == "describe":
+            from dicomscrub.header.describe import describe_command
+
+            return describe_command(args, header_config_from_args(args))
+        if args.command == "crosswalk":
+            from dicomscrub.audit.crosswalk import export_command
+
+            return export_command(args)
         return _run(config_from_args(args))
     except (ConfigError, EngineUnavailableError) as exc:
         print(f"dicomscrub: error: {exc}", file=sys.stderr)

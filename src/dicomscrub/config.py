@@ -12,6 +12,8 @@ from pathlib import Path
 from typing import Any
 
 from dicomscrub.errors import ConfigError
+from dicomscrub.header.options import DEFAULT_OPTIONS
+from dicomscrub.header.overrides import Rule
 
 #: Tesseract tuning of the original tool: upper-case letters, digits and date punctuation.
 ORIGINAL_WHITELIST = "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789:/.-"
@@ -25,7 +27,11 @@ class HeaderConfig:
     key_file: Path | None = None  # default: <headers>/.dicomscrub.key
     date_shift_min_days: int = -3650
     date_shift_max_days: int = -365
-    keep_private: bool = False
+    #: PS3.15 Annex E options applied (see :mod:`dicomscrub.header.options`).
+    options: tuple[str, ...] = DEFAULT_OPTIONS
+    #: Override rules from a profile file, first match wins.
+    rules: tuple[Rule, ...] = ()
+    profile_file: Path | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -145,10 +151,12 @@ class DeidConfig:
         """A JSON-friendly view (paths as strings). Holds no secret."""
 
         def conv(value: Any) -> Any:
-            if isinstance(value, Path):
-                return str(value)
             if isinstance(value, dict):
                 return {k: conv(v) for k, v in value.items()}
-            return value
+            if isinstance(value, (list, tuple)):
+                return [conv(v) for v in value]
+            if value is None or isinstance(value, (str, int, float, bool)):
+                return value
+            return str(value)  # paths, compiled patterns
 
         return {k: conv(v) for k, v in dataclasses.asdict(self).items()}

@@ -104,6 +104,22 @@ class Thumbnail:
 
 
 @dataclass(frozen=True, slots=True)
+class CrosswalkRows:
+    """Original -> replacement pairs of one file, for the private crosswalk database."""
+
+    patient_identity: str
+    patient_id: str
+    patient_name: str
+    pseudonym: str
+    date_offset_days: int
+    #: (original StudyInstanceUID, new, original AccessionNumber, new)
+    studies: tuple[tuple[str, str, str, str], ...] = ()
+    uids: tuple[tuple[str, str], ...] = ()
+    #: (keyword, original, token)
+    identifiers: tuple[tuple[str, str, str], ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
 class FileOutcome:
     """Pass 2 result for one file; ``reason`` says why it failed or was skipped."""
 
@@ -117,6 +133,7 @@ class FileOutcome:
     before: Thumbnail | None = None
     after: Thumbnail | None = None
     preview: str = ""  # path of the stored thumbnails, when kept on disk instead
+    crosswalk: CrosswalkRows | None = None  # handed to the main process, then dropped
 
 
 @dataclass(frozen=True, slots=True)

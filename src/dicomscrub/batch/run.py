@@ -10,6 +10,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import replace
 from pathlib import Path, PurePosixPath
 
+from dicomscrub.audit.crosswalk import Crosswalk
 from dicomscrub.audit.resume import entry_for, fingerprint, load_index, save_index, still_valid
 from dicomscrub.audit.sidecar import sidecar_path
 from dicomscrub.batch.discover import discover
@@ -126,13 +127,18 @@ def run_batch(
             )
         )
     shown_as = {t.relpath: t.out_relpath for t in tasks}
-    for outcome in _collect(
-        run_tasks(redact_file, tasks, config, _redact_crashed(out.output)),
-        "redact",
-        len(tasks),
-        progress,
-    ):
-        outcomes.append(replace(outcome, release_relpath=shown_as[outcome.relpath]))
+    with Crosswalk(out.headers) as crosswalk:
+        for outcome in _collect(
+            run_tasks(redact_file, tasks, config, _redact_crashed(out.output)),
+            "redact",
+            len(tasks),
+            progress,
+        ):
+            if outcome.crosswalk is not None:
+                crosswalk.add(outcome.crosswalk)
+            outcomes.append(
+                replace(outcome, release_relpath=shown_as[outcome.relpath], crosswalk=None)
+            )
     outcomes.sort(key=lambda o: o.relpath)
     _sweep_partial_outputs(out.output, tasks)
     paths = {task.relpath: task.path for task in todo}

@@ -8,6 +8,7 @@ that names no PHI, and nothing is written to the release folder for that file.
 from __future__ import annotations
 
 import copy
+import functools
 import logging
 import warnings
 from dataclasses import dataclass
@@ -19,9 +20,9 @@ from pydicom.uid import ExplicitVRBigEndian, ExplicitVRLittleEndian
 
 from dicomscrub.audit.sidecar import write_sidecar
 from dicomscrub.batch.paths import flagged_components
-from dicomscrub.config import DeidConfig
+from dicomscrub.config import DeidConfig, HeaderConfig
 from dicomscrub.errors import DicomScrubError, InputError, OutputError, RedactionError
-from dicomscrub.header.anonymize import HeaderAnonymizer
+from dicomscrub.header.anonymize import HeaderAnonymizer, HeaderReport, patient_identity
 from dicomscrub.header.keys import load_key
 from dicomscrub.header.phi import header_terms, sidecar_phi
 from dicomscrub.header.profile import HeaderProfile
@@ -48,7 +49,7 @@ from dicomscrub.io.write import (
     to_little_endian,
     write_dataset,
 )
-from dicomscrub.models import BBox, DetectResult, FileOutcome, Status, Thumbnail
+from dicomscrub.models import BBox, CrosswalkRows, DetectResult, FileOutcome, Status, Thumbnail
 from dicomscrub.pixels.detect import detect_phi_boxes
 from dicomscrub.pixels.ocr.base import get_engine
 from dicomscrub.pixels.phi_policy import PhiMatcher
@@ -116,6 +117,36 @@ def transducer_signature(ds: Dataset) -> str:
 def matcher_for(ds: Dataset) -> PhiMatcher:
     """The PHI matcher built from this file's own header at every depth."""
     return PhiMatcher.from_header(*header_terms(ds))
+
+
+@functools.lru_cache(maxsize=4)
+def _anonymizer(header: HeaderConfig, key_path: Path) -> HeaderAnonymizer:
+    """One anonymiser per process and settings, so decisions and UIDs are cached."""
+    pseudo = Pseudonymizer(
+        load_key(key_path),
+        header.patient_prefix,
+        (header.date_shift_min_days, header.date_shift_max_days),
+    )
+    return HeaderAnonymizer(HeaderProfile.from_config(header), pseudo)
+
+
+def _crosswalk_rows(phi: dict[str, str], report: HeaderReport, identity: str) -> CrosswalkRows:
+    study = phi.get("StudyInstanceUID", "")
+    accession = phi.get("AccessionNumber", "")
+    studies: tuple[tuple[str, str, str, str], ...] = ()
+    if study:
+        new_accession = report.identifiers.get(("AccessionNumber", accession), "")
+        studies = ((study, report.uids.get(study, study), accession, new_accession),)
+    return CrosswalkRows(
+        patient_identity=identity,
+        patient_id=phi.get("PatientID", ""),
+        patient_name=phi.get("PatientName", ""),
+        pseudonym=report.pseudonym,
+        date_offset_days=report.date_offset_days,
+        studies=studies,
+        uids=tuple(sorted(report.uids.items())),
+        identifiers=tuple(sorted((k, v, t) for (k, v), t in report.identifiers.items())),
+    )
 
 
 def quiet_third_party() -> None:
@@ -186,6 +217,7 @@ def _redact(task: RedactTask, config: DeidConfig, out_path: Path) -> FileOutcome
     if transfer_syntax(ds).is_deflated:
         ds = read_full(task.path)  # a deflated stream cannot be read at an offset
     phi = sidecar_phi(ds)
+    identity = patient_identity(ds)
     frames = number_of_frames(ds)
     if frames and "PixelData" not in ds:
         raise RedactionError("Float Pixel Data is not supported")
@@ -205,13 +237,9 @@ def _redact(task: RedactTask, config: DeidConfig, out_path: Path) -> FileOutcome
     )
 
     source_header = copy.deepcopy(ds) if plan is not None else ds
-    pseudo = Pseudonymizer(
-        load_key(config.key_path),
-        config.header.patient_prefix,
-        (config.header.date_shift_min_days, config.header.date_shift_max_days),
-    )
     # Only a file whose pixels were actually redacted is declared free of burned-in text.
-    HeaderAnonymizer(HeaderProfile(), pseudo).anonymize(ds, pixels_cleaned=bool(boxes))
+    report = _anonymizer(config.header, config.key_path).anonymize(ds, pixels_cleaned=bool(boxes))
+    crosswalk = _crosswalk_rows(phi, report, identity)
     if big_endian:
         to_little_endian(ds)
     if plan is not None and plan.mode != "memory":
@@ -250,6 +278,7 @@ def _redact(task: RedactTask, config: DeidConfig, out_path: Path) -> FileOutcome
         num_frames=frames,
         boxes=task.boxes,
         preview=preview,
+        crosswalk=crosswalk,
     )
 
 

@@ -11,9 +11,19 @@ from pydicom.multival import MultiValue
 from pydicom.sequence import Sequence
 
 from dicomscrub import __version__
+from dicomscrub.header.clean import clean_text
 from dicomscrub.header.dates import shift_da, shift_dt
+from dicomscrub.header.options import BASIC_CODE, BY_NAME
+from dicomscrub.header.overrides import path_component
 from dicomscrub.header.phi import header_terms
-from dicomscrub.header.profile import Action, HeaderProfile
+from dicomscrub.header.private import (
+    PrivateRef,
+    creators_of,
+    declared_safe,
+    is_private_group,
+    private_ref,
+)
+from dicomscrub.header.profile import Action, Context, Decision, HeaderProfile
 from dicomscrub.header.pseudonyms import Pseudonymizer, keeps_uid
 from dicomscrub.models import PIXEL_DATA_TAGS
 from dicomscrub.terms import holds_term, identifying_terms
@@ -23,7 +33,7 @@ log = logging.getLogger(__name__)
 #: Dummy values per VR for the D action (never derived from the original value).
 DUMMY_VALUES: dict[str, object] = {
     "AE": "ANONYMOUS",
-    "AS": "000Y",
+    "AS": "000D",
     "CS": "ANONYMIZED",
     "DA": "19000101",
     "DS": "0",
@@ -48,19 +58,26 @@ DUMMY_VALUES: dict[str, object] = {
     "UV": 0,
 }
 
-#: CID 7050 codes for what this release applies.
-CODE_BASIC = ("113100", "Basic Application Confidentiality Profile")
-CODE_CLEAN_PIXELS = ("113101", "Clean Pixel Data Option")
-CODE_MODIFIED_DATES = ("113107", "Retain Longitudinal Temporal Information Modified Dates Option")
+#: Maximum value lengths of the text VRs, so cleaned or replaced text stays valid.
+MAX_LENGTH = {"AE": 16, "CS": 16, "SH": 16, "LO": 64, "ST": 1024, "LT": 10240, "UC": None,
+              "UT": None, "PN": 64 * 3}  # fmt: skip
+
+_TEXT_VRS = frozenset(
+    {"AE", "AS", "CS", "DA", "DS", "DT", "IS", "LO", "LT", "PN", "SH", "ST", "TM", "UC", "UI",
+     "UR", "UT"}
+)  # fmt: skip
 
 
 @dataclass(slots=True)
 class HeaderReport:
-    """What the anonymiser did: counts per action, and the patient's pseudonym."""
+    """What the anonymiser did: counts per action, the patient's pseudonym and offset, and
+    every original -> replacement pair (the crosswalk rows of this file)."""
 
     pseudonym: str = ""
     date_offset_days: int = 0
     counts: dict[str, int] = field(default_factory=dict)
+    uids: dict[str, str] = field(default_factory=dict)
+    identifiers: dict[tuple[str, str], str] = field(default_factory=dict)
 
     def count(self, action: Action) -> None:
         self.counts[action.value] = self.counts.get(action.value, 0) + 1
@@ -83,120 +100,182 @@ def patient_identity(ds: Dataset) -> str:
     return "unknown:"
 
 
+@dataclass(slots=True)
+class _Walk:
+    """What stays fixed while one file is walked."""
+
+    report: HeaderReport
+    sop_class: str
+    terms: frozenset[str]
+    declared: frozenset[PrivateRef]
+    safe_blocks: frozenset[tuple[str, int]]
+
+
 class HeaderAnonymizer:
     """De-identifies datasets in place with one profile and one pseudonymizer."""
 
     def __init__(self, profile: HeaderProfile, pseudonymizer: Pseudonymizer) -> None:
         self.profile = profile
         self.pseudo = pseudonymizer
-        self._terms: frozenset[str] = frozenset()
 
     def anonymize(self, ds: Dataset, *, pixels_cleaned: bool) -> HeaderReport:
-        """Apply the profile to ``ds`` (and its file meta), then write the required attributes."""
+        """Apply the profile to ``ds`` (and its file meta), then write the required attributes.
+
+        ``pixels_cleaned`` says the pixel step removed burned-in text from this object.
+        """
         identity = patient_identity(ds)
-        self._terms = identifying_terms(*header_terms(ds))
         report = HeaderReport(
             pseudonym=self.pseudo.patient(identity),
             date_offset_days=self.pseudo.date_offset_days(identity),
         )
-        self._walk(ds, report)
-        self._fix_file_meta(ds)
-        self._mark(ds, report, pixels_cleaned=pixels_cleaned)
+        declared, blocks = declared_safe(ds)
+        walk = _Walk(
+            report=report,
+            sop_class=str(ds.get("SOPClassUID", "") or ""),
+            terms=identifying_terms(*header_terms(ds)),
+            declared=declared,
+            safe_blocks=blocks,
+        )
+        self._walk(ds, walk, (), Context.NORMAL)
+        self._fix_file_meta(ds, report)
+        self._mark(ds, pixels_cleaned=pixels_cleaned)
         return report
 
-    def _walk(self, ds: Dataset, report: HeaderReport) -> None:
+    def _walk(self, ds: Dataset, walk: _Walk, prefix: tuple[str, ...], context: Context) -> None:
+        creators = creators_of(ds)
+        kept_blocks: set[tuple[int, int]] = set()
+        creator_tags: list[int] = []
         for tag in list(ds.keys()):
-            if int(tag) in PIXEL_DATA_TAGS:
+            tag_int = int(tag)
+            if tag_int in PIXEL_DATA_TAGS:
                 continue  # pixel data is the pixel step's business; never loaded here
             try:
                 elem = ds[tag]
             except Exception:
                 log.warning("element %s could not be decoded and was removed", tag)
                 del ds[tag]
-                report.count(Action.REMOVE)
+                walk.report.count(Action.REMOVE)
                 continue
-            decision = self.profile.decide(int(elem.tag), elem.keyword, elem.VR)
-            report.count(decision.action)
-            self._apply(ds, elem, decision.action, report)
+            path = (*prefix, path_component(tag_int, elem.keyword))
+            private = private_ref(creators, tag_int) if is_private_group(tag_int) else None
+            decision = self.profile.decide(
+                tag_int, elem.keyword, elem.VR, path=path, sop_class=walk.sop_class,
+                context=context, private=private, declared_safe=walk.declared,
+                safe_blocks=walk.safe_blocks,
+            )  # fmt: skip
+            walk.report.count(decision.action)
+            if decision.action is Action.CREATOR:
+                creator_tags.append(tag_int)
+                continue
+            self._apply(ds, elem, decision, walk, path)
+            if private is not None and decision.action is not Action.REMOVE:
+                kept_blocks.add((tag_int >> 16, (tag_int & 0xFFFF) >> 8))
+        for tag_int in creator_tags:
+            if (tag_int >> 16, tag_int & 0xFF) not in kept_blocks:
+                del ds[tag_int]
 
-    def _apply(self, ds: Dataset, elem: DataElement, action: Action, report: HeaderReport) -> None:
-        tag = elem.tag
+    def _apply(
+        self,
+        ds: Dataset,
+        elem: DataElement,
+        decision: Decision,
+        walk: _Walk,
+        path: tuple[str, ...],
+    ) -> None:
+        action = decision.action
+        report = walk.report
         if action is Action.SCREEN:
-            if not self._holds_identifying_value(elem):
+            if not any(holds_term(str(v), walk.terms) for v in _as_list(elem.value)):
                 return
             action = Action.EMPTY  # emptied, not removed: it may be a Type 2 attribute
-            report.count(Action.EMPTY)
         if action is Action.KEEP:
             return
         if action is Action.REMOVE:
-            del ds[tag]
+            del ds[elem.tag]
         elif action is Action.EMPTY:
-            if elem.VR == "SQ":
-                elem.value = Sequence([])
-            else:
-                elem.value = "" if elem.VR in _TEXT_VRS else None
+            _empty(elem)
         elif action is Action.DUMMY:
-            self._dummy(ds, elem, report)
+            self._dummy(elem, report)
         elif action is Action.PSEUDONYM:
             elem.value = report.pseudonym
+        elif action is Action.PSEUDO_ID:
+            self._pseudo_id(elem, report)
         elif action is Action.UID:
-            self._remap_uids(elem)
+            self._remap_uids(elem, report)
         elif action is Action.SHIFT:
-            self._shift(ds, elem, report.date_offset_days)
+            self._shift(elem, report.date_offset_days)
+        elif action is Action.CLEAN:
+            _set_text(elem, [clean_text(str(v), walk.terms) for v in _as_list(elem.value)])
+        elif action is Action.REPLACE:
+            if elem.VR == "SQ":
+                raise ValueError(f"replace cannot apply to the sequence {path[-1]}")
+            _set_text(elem, [decision.value] if decision.value else [])
+        elif action is Action.REGEX:
+            pattern = decision.pattern
+            assert pattern is not None
+            values = [pattern.sub(decision.replacement, str(v)) for v in _as_list(elem.value)]
+            _set_text(elem, values)
         elif action is Action.RECURSE:
             for item in elem.value or ():
-                self._walk(item, report)
+                self._walk(item, walk, path, decision.context)
 
-    def _holds_identifying_value(self, elem: DataElement) -> bool:
-        return any(holds_term(str(v), self._terms) for v in _as_list(elem.value))
-
-    def _dummy(self, ds: Dataset, elem: DataElement, report: HeaderReport) -> None:
+    def _dummy(self, elem: DataElement, report: HeaderReport) -> None:
         if elem.VR == "SQ":
             elem.value = Sequence([])
         elif elem.VR == "UI":
-            self._remap_uids(elem)
-        elif elem.VR in ("DA", "DT"):
-            self._shift(ds, elem, report.date_offset_days)
-            if not elem.value:
-                elem.value = DUMMY_VALUES[elem.VR]
+            self._remap_uids(elem, report)
         elif elem.VR in DUMMY_VALUES:
             elem.value = DUMMY_VALUES[elem.VR]
         else:  # binary or unknown VR: no meaningful dummy, drop the content
             elem.value = b""
 
-    def _remap_uids(self, elem: DataElement) -> None:
+    def _pseudo_id(self, elem: DataElement, report: HeaderReport) -> None:
+        values = [str(v).strip() for v in _as_list(elem.value)]
+        tokens = []
+        for value in values:
+            if not value:
+                continue
+            token = self.pseudo.identifier(value)
+            report.identifiers[(elem.keyword, value)] = token
+            tokens.append(token)
+        _set_text(elem, tokens)
+
+    def _remap_uids(self, elem: DataElement, report: HeaderReport) -> None:
         values = _as_list(elem.value)
         if not values:
             return
-        mapped = [v if keeps_uid(elem.keyword, str(v)) else self.pseudo.uid(str(v)) for v in values]
+        mapped = []
+        for value in values:
+            text = str(value).strip()
+            if keeps_uid(elem.keyword, text):
+                mapped.append(text)
+                continue
+            new = self.pseudo.uid(text)
+            report.uids[text] = new
+            mapped.append(new)
         elem.value = mapped[0] if len(mapped) == 1 else mapped
 
-    def _shift(self, ds: Dataset, elem: DataElement, days: int) -> None:
+    def _shift(self, elem: DataElement, days: int) -> None:
         if elem.VR not in ("DA", "DT"):
-            return
+            return  # a time moves with its date by whole days: unchanged
         shift = shift_da if elem.VR == "DA" else shift_dt
         try:
             values = [str(v) for v in _as_list(elem.value)]
         except Exception:
             values = []
-        shifted = [shift(v, days) for v in values]
-        if not shifted:
-            elem.value = ""
-        elif len(shifted) == 1:
-            elem.value = shifted[0]
-        else:
-            elem.value = shifted
+        _set_text(elem, [s for s in (shift(v, days) for v in values) if s])
 
-    def _fix_file_meta(self, ds: Dataset) -> None:
+    def _fix_file_meta(self, ds: Dataset, report: HeaderReport) -> None:
         meta = getattr(ds, "file_meta", None)
         if meta is None:
             return
         if "SOPInstanceUID" in ds:
             meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
-        elif "MediaStorageSOPInstanceUID" in meta:
+        elif "MediaStorageSOPInstanceUID" in meta and "retain_uids" not in self.profile.options:
             original = str(meta.MediaStorageSOPInstanceUID)
             if not keeps_uid("MediaStorageSOPInstanceUID", original):
                 meta.MediaStorageSOPInstanceUID = self.pseudo.uid(original)
+                report.uids[original] = str(meta.MediaStorageSOPInstanceUID)
         for keyword in (
             "SourceApplicationEntityTitle",
             "SendingApplicationEntityTitle",
@@ -211,54 +290,57 @@ class HeaderAnonymizer:
                 del meta[keyword]
         meta.ImplementationVersionName = f"DICOMSCRUB_{__version__.replace('.', '')}"[:16]
 
-    def _mark(self, ds: Dataset, report: HeaderReport, *, pixels_cleaned: bool) -> None:
+    def _mark(self, ds: Dataset, *, pixels_cleaned: bool) -> None:
+        """PatientIdentityRemoved, the method text and one CID 7050 code per applied option.
+
+        Clean Pixel Data counts as applied only when the pixel step actually redacted
+        this object; only then is BurnedInAnnotation set to NO.
+        """
+        options = [o for o in self.profile.options if o != "clean_pixel_data" or pixels_cleaned]
         ds.PatientIdentityRemoved = "YES"
-        methods = [
-            f"dicomscrub {__version__}",
-            "PS3.15 E.1-1 basic profile",
-            self.profile.edition[:64],
-        ]
-        codes = [CODE_BASIC]
-        if "retain_long_modified_dates" in self.profile.options:
-            methods.append("retain longitudinal modified dates")
-            codes.append(CODE_MODIFIED_DATES)
-            ds.LongitudinalTemporalInformationModified = "MODIFIED"
-        if pixels_cleaned:
-            methods.append("clean pixel data")
-            codes.append(CODE_CLEAN_PIXELS)
-            ds.BurnedInAnnotation = "NO"
+        methods = [f"dicomscrub {__version__}", self.profile.edition[:64],
+                   "PS3.15 E.1-1 basic profile"]  # fmt: skip
+        methods += [o.replace("_", " ") for o in options]
+        if self.profile.rules:
+            methods.append(f"{len(self.profile.rules)} override rules")
         ds.DeidentificationMethod = [m[:64] for m in methods]
         items = []
-        for value, meaning in codes:
+        for value, meaning in (BASIC_CODE, *((BY_NAME[o].code, BY_NAME[o].meaning)
+                                             for o in options)):  # fmt: skip
             item = Dataset()
             item.CodeValue = value
             item.CodingSchemeDesignator = "DCM"
             item.CodeMeaning = meaning
             items.append(item)
         ds.DeidentificationMethodCodeSequence = Sequence(items)
+        if "retain_long_modified_dates" in options:
+            ds.LongitudinalTemporalInformationModified = "MODIFIED"
+        elif "retain_long_full_dates" in options:
+            ds.LongitudinalTemporalInformationModified = "UNMODIFIED"
+        else:
+            ds.LongitudinalTemporalInformationModified = "REMOVED"
+        if pixels_cleaned:
+            ds.BurnedInAnnotation = "NO"
 
 
-_TEXT_VRS = frozenset(
-    {
-        "AE",
-        "AS",
-        "CS",
-        "DA",
-        "DS",
-        "DT",
-        "IS",
-        "LO",
-        "LT",
-        "PN",
-        "SH",
-        "ST",
-        "TM",
-        "UC",
-        "UI",
-        "UR",
-        "UT",
-    }
-)
+def _empty(elem: DataElement) -> None:
+    if elem.VR == "SQ":
+        elem.value = Sequence([])
+    else:
+        elem.value = "" if elem.VR in _TEXT_VRS else None
+
+
+def _set_text(elem: DataElement, values: list[str]) -> None:
+    """Store text values, cut to the VR's maximum length; none left means empty."""
+    limit = MAX_LENGTH.get(elem.VR)
+    if limit is not None:
+        values = [v[:limit] for v in values]
+    if not values:
+        _empty(elem)
+    elif len(values) == 1:
+        elem.value = values[0]
+    else:
+        elem.value = values
 
 
 def _as_list(value: object) -> list[object]:

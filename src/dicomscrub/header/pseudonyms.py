@@ -34,6 +34,9 @@ def keeps_uid(keyword: str, value: str) -> bool:
     )
 
 
+_UID_CACHE_SIZE = 200_000
+
+
 class Pseudonymizer:
     """Keyed, deterministic pseudonyms, UIDs and date offsets for one project key."""
 
@@ -57,10 +60,20 @@ class Pseudonymizer:
         raw = base64.b32encode(self._key.digest(label, value)[:10]).decode("ascii")
         return raw[:length]
 
+    def identifier(self, value: str) -> str:
+        """A 12-character keyed token for an identifier (accession number, study ID...).
+
+        One namespace for all identifier kinds, so the same accession number written in
+        the top level and inside a request sequence maps to the same token.
+        """
+        return self.token("identifier", value.strip(), 12)
+
     def uid(self, original: str) -> str:
         """``2.25.<128-bit integer>`` derived from the original UID (same in, same out)."""
         cached = self._uids.get(original)
         if cached is None:
+            if len(self._uids) >= _UID_CACHE_SIZE:
+                self._uids.clear()  # a long-lived worker must not grow without bound
             number = int.from_bytes(self._key.digest("uid", original.strip())[:16], "big")
             cached = f"2.25.{number}"
             self._uids[original] = cached
