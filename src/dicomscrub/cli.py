@@ -134,7 +134,8 @@ def add_run_arguments(parser: argparse.ArgumentParser) -> None:
         "--date-shift-days",
         default=None,
         metavar="MIN,MAX",
-        help="range of the per-patient date shift in days (default -3650,-365)",
+        help="range of the per-patient date shift in days, written with '=' because the "
+        "values are negative: --date-shift-days=-3650,-365 (the default)",
     )
     extra.add_argument("--ocr-engine", default=d.ocr_engine, help="OCR engine (default tesseract)")
     extra.add_argument(

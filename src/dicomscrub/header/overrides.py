@@ -199,7 +199,7 @@ def load_profile(path: Path) -> ProfileFile:
             raise ConfigError(f"profile file {path}: {exc}") from exc
     elif suffix in (".yaml", ".yml"):
         try:
-            import yaml  # type: ignore[import-untyped]
+            import yaml
         except ImportError as exc:
             raise ConfigError(
                 "YAML profile files need PyYAML: pip install 'dicomscrub[yaml]' (or use TOML)"
