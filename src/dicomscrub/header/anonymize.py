@@ -24,7 +24,12 @@ from dicomscrub.header.private import (
     private_ref,
 )
 from dicomscrub.header.profile import Action, Context, Decision, HeaderProfile
-from dicomscrub.header.pseudonyms import Pseudonymizer, keeps_uid
+from dicomscrub.header.pseudonyms import (
+    NEVER_REMAP_KEYWORDS,
+    Pseudonymizer,
+    is_well_known_uid,
+    keeps_uid,
+)
 from dicomscrub.models import PIXEL_DATA_TAGS
 from dicomscrub.terms import holds_term, identifying_terms
 
@@ -247,7 +252,9 @@ class HeaderAnonymizer:
         mapped = []
         for value in values:
             text = str(value).strip()
-            if keeps_uid(elem.keyword, text):
+            # The profile already kept class and syntax UIDs it does not list; a table row
+            # that says U (ManufacturerDeviceClassUID) is followed, well-known UIDs aside.
+            if is_well_known_uid(text) or elem.keyword in NEVER_REMAP_KEYWORDS:
                 mapped.append(text)
                 continue
             new = self.pseudo.uid(text)
@@ -266,6 +273,8 @@ class HeaderAnonymizer:
         _set_text(elem, [s for s in (shift(v, days) for v in values) if s])
 
     def _fix_file_meta(self, ds: Dataset, report: HeaderReport) -> None:
+        if getattr(ds, "preamble", None) is not None:
+            ds.preamble = b"\x00" * 128  # the 128 bytes before DICM can hold anything
         meta = getattr(ds, "file_meta", None)
         if meta is None:
             return

@@ -110,6 +110,8 @@ _TEXT_VRS = frozenset({"LO", "SH", "ST", "LT", "UT", "UC", "PN"})
 _SCREENED_VRS = frozenset({"LO", "SH", "UC", "AE"})
 #: Free text and unknown values not in the table: removed, there is no telling what is in them.
 _FREE_TEXT_VRS = frozenset({"ST", "LT", "UT", "UN", "UR"})
+#: Text dummied inside a sequence the D action keeps (coded CS values stay).
+_DUMMIED_VRS = frozenset({"LO", "SH", "ST", "LT", "UT", "UC", "PN", "AE"})
 #: Identifying attributes that Table E.1-1 does not list.
 EXTRA_REMOVE_KEYWORDS = frozenset(
     {
@@ -276,7 +278,7 @@ class HeaderProfile:
             return self._date_not_in_table()
         if context is Context.CLEAN and vr in _TEXT_VRS:
             return Decision(Action.CLEAN, "not in table, inside a cleaned sequence: cleaned")
-        if context is Context.DUMMY and (vr in _FREE_TEXT_VRS or vr == "PN") and vr != "UN":
+        if context is Context.DUMMY and vr in _DUMMIED_VRS:
             return Decision(Action.DUMMY, "not in table, inside a dummied sequence: dummy value")
         if vr == "PN":
             return Decision(Action.REMOVE, "not in table: person name removed")
