@@ -45,8 +45,9 @@ _SAMPLE_EVERY_S = 0.2
 _RESULTS_HEAD = """\
 # Benchmark results
 
-Appended by `python bench/run_bench.py --record`, oldest first. How to read a section,
-and the targets the numbers are held to: [README.md](README.md).
+Appended by `python bench/run_bench.py --record` (the whole tool) and
+`python bench/bench_headers.py` (header-only comparison with other tools), oldest first.
+How to read a section, and the targets the numbers are held to: [README.md](README.md).
 
 """
 

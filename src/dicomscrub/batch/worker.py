@@ -222,6 +222,11 @@ def _redact(task: RedactTask, config: DeidConfig, out_path: Path) -> FileOutcome
     if frames and "PixelData" not in ds:
         raise RedactionError("Float Pixel Data is not supported")
     big_endian = transfer_syntax(ds) == ExplicitVRBigEndian
+    if big_endian and frames and int(ds.get("BitsAllocated", 0) or 0) == 1:
+        # Packed 1-bit data (segmentations) cannot be streamed: convert it to little
+        # endian in memory first, still packed, so BitsAllocated stays 1.
+        ds = read_full(task.path)
+        edit_frames(ds, lambda *_: None)
     pixels = frames > 0 and config.pixels.enabled
     boxes: list[BBox] = []
     if pixels:

@@ -192,7 +192,7 @@ class HeaderAnonymizer:
         if action is Action.SCREEN:
             if not any(holds_term(str(v), walk.terms) for v in _as_list(elem.value)):
                 return
-            action = Action.EMPTY  # emptied, not removed: it may be a Type 2 attribute
+            action = Action.DUMMY  # not removed or emptied: it may be a Type 1 or 2 attribute
         if action is Action.KEEP:
             return
         if action is Action.REMOVE:
@@ -278,8 +278,11 @@ class HeaderAnonymizer:
         meta = getattr(ds, "file_meta", None)
         if meta is None:
             return
-        if "SOPInstanceUID" in ds:
+        if str(ds.get("SOPInstanceUID", "") or "").strip():
             meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
+        elif "SOPInstanceUID" in ds:  # an empty instance UID: nothing for the meta to follow
+            if "MediaStorageSOPInstanceUID" in meta:
+                del meta.MediaStorageSOPInstanceUID
         elif "MediaStorageSOPInstanceUID" in meta and "retain_uids" not in self.profile.options:
             original = str(meta.MediaStorageSOPInstanceUID)
             if not keeps_uid("MediaStorageSOPInstanceUID", original):

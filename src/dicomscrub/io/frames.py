@@ -186,6 +186,7 @@ def _decoded_frames(ds: Dataset, frames: int, whole: bool) -> Iterator[np.ndarra
 
 def _edit_compressed(ds: Dataset, syntax: UID, editor: FrameEditor, *, whole: bool) -> str:
     frames = number_of_frames(ds)
+    one_bit = int(ds.get("BitsAllocated", 0) or 0) == 1
     out: np.ndarray | None = None
     source = str(ds.get("PhotometricInterpretation", "")).strip()
     decoded = 0
@@ -219,8 +220,13 @@ def _edit_compressed(ds: Dataset, syntax: UID, editor: FrameEditor, *, whole: bo
         ds.BitsAllocated = 16
     if syntax.is_compressed and syntax not in LOSSLESS_COMPRESSED:
         ds.LossyImageCompression = "01"
-    ds.PixelData = out.astype(out.dtype.newbyteorder("<"), copy=False).tobytes()
-    ds["PixelData"].VR = "OB" if ds.BitsAllocated <= 8 else "OW"
+    if one_bit and spp == 1:  # big endian 1-bit (segmentations): stays packed 1-bit
+        ds.BitsAllocated = 1
+        ds.PixelData = pack_bits(out.ravel())
+        ds["PixelData"].VR = "OB"
+    else:
+        ds.PixelData = out.astype(out.dtype.newbyteorder("<"), copy=False).tobytes()
+        ds["PixelData"].VR = "OB" if ds.BitsAllocated <= 8 else "OW"
     ds.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
     return f"decoded from {syntax.name}, written as Explicit VR Little Endian"
 
