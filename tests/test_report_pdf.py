@@ -11,7 +11,7 @@ import pytest
 
 from dicomscrub.errors import OutputError
 from dicomscrub.models import BBox, FileOutcome, RunSummary, Status, Thumbnail
-from dicomscrub.report import write_pdf_report
+from dicomscrub.report.pdf import write_pdf_report
 
 _PAGE = re.compile(rb"/Type\s*/Page(?!s)")
 

@@ -15,8 +15,9 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
 import numpy as np
+from pydicom.dataelem import RawDataElement
 from pydicom.dataset import Dataset
-from pydicom.uid import ExplicitVRBigEndian, ExplicitVRLittleEndian
+from pydicom.uid import ExplicitVRBigEndian, ExplicitVRLittleEndian, ImplicitVRLittleEndian
 
 from dicomscrub.audit.sidecar import write_sidecar
 from dicomscrub.batch.paths import flagged_components
@@ -37,6 +38,7 @@ from dicomscrub.io.frames import (
 from dicomscrub.io.pixelstream import (
     PixelPlan,
     append_pixels,
+    copy_pixels,
     needs_rewrite,
     plan_pixels,
     prepare_header,
@@ -64,6 +66,8 @@ from dicomscrub.pixels.render import thumbnail_rgb, to_display
 from dicomscrub.report.previews import save_previews
 
 log = logging.getLogger(__name__)
+
+PIXEL_DATA_TAG = 0x7FE00010
 
 _SIGNATURE_KEYWORDS = (
     "Modality",
@@ -241,13 +245,25 @@ def _redact(task: RedactTask, config: DeidConfig, out_path: Path) -> FileOutcome
         _Previews(ds, config.output.thumbnail_px) if pixels and config.output.pdf_report else None
     )
 
-    source_header = copy.deepcopy(ds) if plan is not None else ds
+    copy_raw = None
+    if plan is None and frames and previews is None and not transfer_syntax(ds).is_deflated:
+        stored = ds.get_item(PIXEL_DATA_TAG, keep_deferred=True)
+        if isinstance(stored, RawDataElement) and stored.value is None:
+            copy_raw = stored  # still on disk: copy the bytes as they are
+
+    source_header = ds
+    if plan is not None:
+        # The pixel writers read geometry and the stored pixel data from the original
+        # header; the whole header is copied only for the in-memory path.
+        source_header = copy.deepcopy(ds) if plan.mode == "memory" else _pixel_source(ds)
     # Only a file whose pixels were actually redacted is declared free of burned-in text.
     report = _anonymizer(config.header, config.key_path).anonymize(ds, pixels_cleaned=bool(boxes))
     crosswalk = _crosswalk_rows(phi, report, identity)
     if big_endian:
         to_little_endian(ds)
-    if plan is not None and plan.mode != "memory":
+    if copy_raw is not None:
+        _write_copied(out_path, task.path, ds, copy_raw)
+    elif plan is not None and plan.mode != "memory":
         fallback = copy.deepcopy(ds)
         try:
             _write_streamed(out_path, task.path, ds, source_header, plan, editor, previews)
@@ -325,6 +341,40 @@ def _editor(ds: Dataset, boxes: list[BBox], relpath: str, config: DeidConfig) ->
             stamp_text(frame, masks, fill)
 
     return editor
+
+
+#: Groups the pixel writers and previews read: image pixel, LUTs, and pixel data.
+_PIXEL_GROUPS = frozenset({0x0028, 0x7FE0})
+_PIXEL_CONTEXT = frozenset({0x00080016, 0x00080060, 0x00280008, 0x00181164})
+
+
+def _pixel_source(ds: Dataset) -> Dataset:
+    """A light copy of what the pixel writers read from the original header (file meta,
+    groups 0028 and 7FE0, SOP class, modality), its pixel data still on disk."""
+    light = Dataset()
+    light.file_meta = copy.deepcopy(ds.file_meta)
+    for tag in list(ds.keys()):
+        if int(tag) >> 16 in _PIXEL_GROUPS or int(tag) in _PIXEL_CONTEXT:
+            light[tag] = copy.deepcopy(ds.get_item(tag, keep_deferred=True))
+    implicit, little = ds.original_encoding
+    light.set_original_encoding(implicit, little, ds.original_character_set)
+    for attribute in ("filename", "timestamp"):
+        if hasattr(ds, attribute):
+            setattr(light, attribute, getattr(ds, attribute))
+    return light
+
+
+def _write_copied(out_path: Path, source: Path, header: Dataset, raw: RawDataElement) -> None:
+    """Header by pydicom, then the Pixel Data element copied byte for byte."""
+    syntax = transfer_syntax(header)
+
+    def write(tmp: Path) -> None:
+        prepare_header(header, PixelPlan("copy", syntax, syntax))
+        save_dataset(header, tmp)
+        with tmp.open("ab") as fh:
+            copy_pixels(fh, source, raw, implicit=syntax == ImplicitVRLittleEndian)
+
+    atomic_write(out_path, write, mode=default_file_mode())
 
 
 def _write_streamed(

@@ -13,6 +13,7 @@ from pydicom.sequence import Sequence
 from dicomscrub import __version__
 from dicomscrub.header.clean import clean_text
 from dicomscrub.header.dates import shift_da, shift_dt
+from dicomscrub.header.dictionary import raw_info
 from dicomscrub.header.options import BASIC_CODE, BY_NAME
 from dicomscrub.header.overrides import path_component
 from dicomscrub.header.phi import header_terms
@@ -155,26 +156,36 @@ class HeaderAnonymizer:
             if tag_int in PIXEL_DATA_TAGS:
                 continue  # pixel data is the pixel step's business; never loaded here
             try:
+                keyword, vr = raw_info(ds, tag_int)
+            except Exception:
+                keyword, vr = "", "UN"
+            path = (*prefix, path_component(tag_int, keyword))
+            private = private_ref(creators, tag_int) if is_private_group(tag_int) else None
+            decision = self.profile.decide(
+                tag_int, keyword, vr, path=path, sop_class=walk.sop_class,
+                context=context, private=private, declared_safe=walk.declared,
+                safe_blocks=walk.safe_blocks,
+            )  # fmt: skip
+            action = decision.action
+            walk.report.count(action)
+            if action is Action.CREATOR:
+                creator_tags.append(tag_int)
+                continue
+            if action is Action.REMOVE:
+                del ds[tag]
+                continue
+            if private is not None:
+                kept_blocks.add((tag_int >> 16, (tag_int & 0xFFFF) >> 8))
+            if action is Action.KEEP:
+                continue  # passes through undecoded
+            try:
                 elem = ds[tag]
             except Exception:
                 log.warning("element %s could not be decoded and was removed", tag)
                 del ds[tag]
                 walk.report.count(Action.REMOVE)
                 continue
-            path = (*prefix, path_component(tag_int, elem.keyword))
-            private = private_ref(creators, tag_int) if is_private_group(tag_int) else None
-            decision = self.profile.decide(
-                tag_int, elem.keyword, elem.VR, path=path, sop_class=walk.sop_class,
-                context=context, private=private, declared_safe=walk.declared,
-                safe_blocks=walk.safe_blocks,
-            )  # fmt: skip
-            walk.report.count(decision.action)
-            if decision.action is Action.CREATOR:
-                creator_tags.append(tag_int)
-                continue
             self._apply(ds, elem, decision, walk, path)
-            if private is not None and decision.action is not Action.REMOVE:
-                kept_blocks.add((tag_int >> 16, (tag_int & 0xFFFF) >> 8))
         for tag_int in creator_tags:
             if (tag_int >> 16, tag_int & 0xFF) not in kept_blocks:
                 del ds[tag_int]

@@ -7,11 +7,13 @@ header is de-identified and never logged.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterator
 
 from pydicom.dataset import Dataset
 from pydicom.multival import MultiValue
 
+from dicomscrub.header.dictionary import tag_info
 from dicomscrub.models import PIXEL_DATA_TAGS
 
 #: Top-level keywords copied into the sidecar's ``phi`` block when present.
@@ -78,9 +80,35 @@ def header_terms(ds: Dataset) -> tuple[list[str], list[str], list[str]]:
     return names, ids, dates
 
 
+_TEXT_VRS = frozenset({"PN", "LO", "SH", "LT", "ST", "UT", "DA", "DT", "CS", "AE", "UC"})
+
+
+@functools.lru_cache(maxsize=8192)
+def _wanted(tag: int, raw_vr: str | None) -> bool:
+    """True when the element can hold an identifying term (or is a sequence), decided
+    from the tag and VR alone so that no other value is ever decoded."""
+    keyword, vr = tag_info(tag, raw_vr)
+    if vr == "SQ":
+        return True
+    if vr not in _TEXT_VRS:
+        return False
+    return (
+        vr in ("PN", "DA", "DT")
+        or keyword in TERM_KEYWORDS
+        or keyword.endswith(_DATE_KEYWORD_SUFFIXES)
+    )
+
+
 def _walk_text(ds: Dataset) -> Iterator[tuple[str, str, str]]:
     for tag in list(ds.keys()):
-        if int(tag) in PIXEL_DATA_TAGS or (int(tag) >> 16) & 0xFF01 == 0x6000:
+        value_tag = int(tag)
+        if value_tag in PIXEL_DATA_TAGS or (value_tag >> 16) & 0xFF01 == 0x6000:
+            continue
+        try:
+            raw = ds.get_item(tag, keep_deferred=True)
+        except Exception:
+            continue
+        if not _wanted(value_tag, getattr(raw, "VR", None)):
             continue
         try:
             elem = ds[tag]
@@ -90,7 +118,7 @@ def _walk_text(ds: Dataset) -> Iterator[tuple[str, str, str]]:
             for item in elem.value or ():
                 yield from _walk_text(item)
             continue
-        if elem.VR not in ("PN", "LO", "SH", "LT", "ST", "UT", "DA", "DT", "CS", "AE", "UC"):
+        if elem.VR not in _TEXT_VRS:
             continue
         try:
             values = elem.value if elem.VM > 1 else [elem.value]

@@ -9,6 +9,9 @@ frame of memory:
   boxes stay bit-exact (high bits included). The transfer syntax is kept.
 - ``reencode``: RLE, JPEG-LS lossless and JPEG 2000 lossless. Frames are decoded one at
   a time, edited and encoded again, losslessly, in the same syntax.
+- ``copy``: nothing to change (header-only runs, no boxes): the stored Pixel Data bytes,
+  native or encapsulated, are copied from the input file by the kernel, never decoded
+  or even read into Python.
 - ``decode``: everything else pydicom can decode (lossy JPEG, JPEG lossless, big
   endian...). Frames are decoded (colour as RGB), edited and written uncompressed as
   Explicit VR Little Endian; lossy input keeps LossyImageCompression = 01. Never
@@ -21,6 +24,7 @@ Inputs that fit none of these (deflated data sets, 1-bit data) use the in-memory
 from __future__ import annotations
 
 import logging
+import os
 import struct
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -61,7 +65,7 @@ _SEQ_END = struct.pack("<HHI", 0xFFFE, 0xE0DD, 0)
 class PixelPlan:
     """How the pixel data of one file will be written."""
 
-    mode: str  # "native" | "reencode" | "decode" | "memory"
+    mode: str  # "native" | "reencode" | "decode" | "memory" | "copy"
     source_syntax: UID
     out_syntax: UID
 
@@ -158,6 +162,63 @@ def append_pixels(
         return f"re-encoded losslessly in {plan.source_syntax.name}"
     _decoded(fh, source, source_ds, header, frames, editor, watcher)
     return f"decoded from {plan.source_syntax.name}, written as Explicit VR Little Endian"
+
+
+def copy_pixels(fh: BinaryIO, source: Path, raw: RawDataElement, implicit: bool) -> str:
+    """Append the Pixel Data element of ``source`` exactly as stored; return a note."""
+    start = raw.value_tell
+    if start is None:
+        raise RedactionError("pixel data position unknown; cannot copy it")
+    if raw.length == 0xFFFFFFFF:
+        end = _encapsulated_end(source, start)
+        fh.write(_element_header(b"OB", 0xFFFFFFFF, implicit))
+    else:
+        end = start + raw.length
+        vr = (raw.VR or "OW").encode("ascii")
+        fh.write(_element_header(vr if vr in (b"OB", b"OW") else b"OW", raw.length, implicit))
+    fh.flush()
+    _copy_range(source, fh, start, end - start)
+    return "copied as stored"
+
+
+def _encapsulated_end(source: Path, start: int) -> int:
+    """Offset just past the sequence delimiter of encapsulated pixel data at ``start``."""
+    pos = start
+    size = source.stat().st_size
+    with source.open("rb") as src:
+        while pos + 8 <= size:
+            src.seek(pos)
+            group, element, length = struct.unpack("<HHI", src.read(8))
+            if (group, element) == (0xFFFE, 0xE0DD):
+                return pos + 8
+            if (group, element) != (0xFFFE, 0xE000) or length == 0xFFFFFFFF:
+                break
+            pos += 8 + length
+    raise RedactionError("encapsulated pixel data has no proper end")
+
+
+def _copy_range(source: Path, fh: BinaryIO, offset: int, count: int) -> None:
+    """Copy ``count`` bytes of ``source`` from ``offset`` to the end of ``fh``."""
+    with source.open("rb") as src:
+        left = count
+        try:
+            while left > 0:
+                done = os.copy_file_range(src.fileno(), fh.fileno(), left, offset)
+                if done == 0:
+                    break
+                offset += done
+                left -= done
+        except OSError:  # no copy_file_range here (another file system): copy by hand
+            src.seek(offset)
+            fh.seek(0, os.SEEK_END)
+            while left > 0:
+                chunk = src.read(min(left, 1 << 22))
+                if not chunk:
+                    break
+                fh.write(chunk)
+                left -= len(chunk)
+    if left:
+        raise RedactionError("pixel data ends before its declared length")
 
 
 def _element_header(vr: bytes, length: int, implicit: bool) -> bytes:

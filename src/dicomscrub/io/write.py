@@ -14,6 +14,7 @@ from pydicom.dataset import Dataset
 from pydicom.uid import ExplicitVRLittleEndian
 
 from dicomscrub.errors import ConfigError, DicomScrubError, OutputError
+from dicomscrub.io.fastwrite import Unsupported, save_fast
 from dicomscrub.models import PIXEL_DATA_TAGS
 
 
@@ -106,6 +107,11 @@ def _swap_words(ds: Dataset) -> None:
 def save_dataset(ds: Dataset, path: Path) -> None:
     """Save with preamble and file meta; objects without SOP Class/Instance UIDs (which
     cannot get a complete file meta header) are saved as they came."""
+    try:
+        save_fast(ds, path)
+        return
+    except (Unsupported, ValueError, TypeError, KeyError):
+        pass  # pydicom's general writer below handles (or rejects) what the fast one cannot
     try:
         ds.save_as(path, enforce_file_format=True)
     except (ValueError, AttributeError):

@@ -1,5 +1,5 @@
-"""Human-readable reports of a run: a PDF with totals, failures and before/after previews."""
+"""Human-readable reports of a run: a PDF with totals, failures and before/after previews.
 
-from dicomscrub.report.pdf import write_pdf_report
-
-__all__ = ["write_pdf_report"]
+Import :mod:`dicomscrub.report.pdf` where a PDF is written: it pulls in matplotlib, which
+costs most of a second, so nothing else imports it.
+"""

@@ -1,0 +1,31 @@
+"""Keyword and VR of an element from its tag, without decoding its value.
+
+pydicom decodes an element's value the first time the element is accessed; deciding
+what to do from the tag and the raw VR first lets kept and removed elements pass through
+undecoded, which is most of the cost of a header.
+"""
+
+from __future__ import annotations
+
+import functools
+
+from pydicom.datadict import dictionary_has_tag, dictionary_VR, keyword_for_tag
+from pydicom.dataset import Dataset
+
+
+@functools.lru_cache(maxsize=16384)
+def tag_info(tag: int, raw_vr: str | None) -> tuple[str, str]:
+    """``(keyword, VR)``: the VR as stored, or the dictionary's (its first choice where
+    it allows several) when the file does not say (implicit VR) or says UN."""
+    known = dictionary_has_tag(tag)
+    keyword = keyword_for_tag(tag) if known else ""
+    vr = raw_vr or "UN"
+    if vr == "UN" and known:
+        vr = dictionary_VR(tag).split(" or ")[0]
+    return keyword, vr
+
+
+def raw_info(ds: Dataset, tag: int) -> tuple[str, str]:
+    """:func:`tag_info` of an element of ``ds`` (deferred values stay on disk)."""
+    raw = ds.get_item(tag, keep_deferred=True)
+    return tag_info(tag, getattr(raw, "VR", None))
