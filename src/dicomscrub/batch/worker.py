@@ -264,11 +264,13 @@ def _redact(task: RedactTask, config: DeidConfig, out_path: Path) -> FileOutcome
     if copy_raw is not None:
         _write_copied(out_path, task.path, ds, copy_raw)
     elif plan is not None and plan.mode != "memory":
-        fallback = copy.deepcopy(ds)
+        # Native and big endian data have no second way to be read: no fallback copy.
+        retry = plan.mode != "native" and not big_endian
+        fallback = copy.deepcopy(ds) if retry else None
         try:
             _write_streamed(out_path, task.path, ds, source_header, plan, editor, previews)
         except RedactionError:
-            if plan.mode == "native" or big_endian:
+            if fallback is None:
                 raise
             # Some files decode as a whole but not frame by frame: try that, in memory.
             log.info("frame-by-frame decoding failed; decoding the whole object")
