@@ -13,7 +13,7 @@ from pydicom.sequence import Sequence
 from dicomscrub import __version__
 from dicomscrub.header.clean import clean_text
 from dicomscrub.header.dates import shift_da, shift_dt
-from dicomscrub.header.dictionary import raw_info
+from dicomscrub.header.dictionary import peek, raw_info
 from dicomscrub.header.options import BASIC_CODE, BY_NAME
 from dicomscrub.header.overrides import path_component
 from dicomscrub.header.phi import header_terms
@@ -178,6 +178,10 @@ class HeaderAnonymizer:
                 kept_blocks.add((tag_int >> 16, (tag_int & 0xFFFF) >> 8))
             if action is Action.KEEP:
                 continue  # passes through undecoded
+            if action in (Action.SCREEN, Action.CLEAN) and self._unchanged(
+                ds, tag_int, action, walk
+            ):
+                continue  # looked at, nothing identifying: written back as stored
             try:
                 elem = ds[tag]
             except Exception:
@@ -189,6 +193,16 @@ class HeaderAnonymizer:
         for tag_int in creator_tags:
             if (tag_int >> 16, tag_int & 0xFF) not in kept_blocks:
                 del ds[tag_int]
+
+    def _unchanged(self, ds: Dataset, tag: int, action: Action, walk: _Walk) -> bool:
+        """True when screening or cleaning would leave the element's text as it is."""
+        try:
+            texts = [str(v) for v in _as_list(peek(ds, tag).value)]
+        except Exception:
+            return False
+        if action is Action.SCREEN:
+            return not any(holds_term(t, walk.terms) for t in texts)
+        return all(clean_text(t, walk.terms) == t for t in texts)
 
     def _apply(
         self,

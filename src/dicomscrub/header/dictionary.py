@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import functools
 
+from pydicom.charset import default_encoding
 from pydicom.datadict import dictionary_has_tag, dictionary_VR, keyword_for_tag
+from pydicom.dataelem import DataElement, RawDataElement, convert_raw_data_element
 from pydicom.dataset import Dataset
 
 
@@ -29,3 +31,16 @@ def raw_info(ds: Dataset, tag: int) -> tuple[str, str]:
     """:func:`tag_info` of an element of ``ds`` (deferred values stay on disk)."""
     raw = ds.get_item(tag, keep_deferred=True)
     return tag_info(tag, getattr(raw, "VR", None))
+
+
+def peek(ds: Dataset, tag: int) -> DataElement:
+    """The element at ``tag`` decoded for reading, leaving ``ds`` holding its stored
+    bytes, so an element that is only looked at is still written back byte for byte.
+    Sequences are decoded in place (their items must belong to ``ds``)."""
+    elem = ds.get_item(tag)
+    if not isinstance(elem, RawDataElement) or tag_info(tag, elem.VR)[1] == "SQ":
+        return ds[tag]
+    charset = ds.original_character_set or ds._character_set
+    if tag == 0x00080005:
+        charset = default_encoding
+    return convert_raw_data_element(elem, encoding=charset, ds=ds)

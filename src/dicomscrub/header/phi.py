@@ -10,10 +10,11 @@ from __future__ import annotations
 import functools
 from collections.abc import Iterator
 
+from pydicom.datadict import tag_for_keyword
 from pydicom.dataset import Dataset
 from pydicom.multival import MultiValue
 
-from dicomscrub.header.dictionary import tag_info
+from dicomscrub.header.dictionary import peek, tag_info
 from dicomscrub.models import PIXEL_DATA_TAGS
 
 #: Top-level keywords copied into the sidecar's ``phi`` block when present.
@@ -26,6 +27,8 @@ SIDECAR_KEYWORDS = (
     "OperatorsName", "PhysiciansOfRecord", "NameOfPhysiciansReadingStudy", "StationName",
     "DeviceSerialNumber", "StudyInstanceUID", "SeriesInstanceUID", "SOPInstanceUID",
 )  # fmt: skip
+
+_SIDECAR_TAGS = tuple((k, int(tag_for_keyword(k) or 0)) for k in SIDECAR_KEYWORDS)
 
 #: Keywords (at any depth) whose values are identifying and may be burned into pixels.
 TERM_KEYWORDS = frozenset(
@@ -48,14 +51,13 @@ _DATE_KEYWORD_SUFFIXES = ("Date", "DateTime")
 def sidecar_phi(ds: Dataset) -> dict[str, str]:
     """Original values of the identifying top-level elements, as strings."""
     out: dict[str, str] = {}
-    for keyword in SIDECAR_KEYWORDS:
+    for keyword, tag in _SIDECAR_TAGS:
+        if tag not in ds:
+            continue
         try:
-            value = ds.get(keyword)
+            text = _text(peek(ds, tag).value)
         except Exception:
             continue
-        if value is None:
-            continue
-        text = _text(value.value if hasattr(value, "value") else value)
         if text:
             out[keyword] = text
     return out
@@ -111,7 +113,7 @@ def _walk_text(ds: Dataset) -> Iterator[tuple[str, str, str]]:
         if not _wanted(value_tag, getattr(raw, "VR", None)):
             continue
         try:
-            elem = ds[tag]
+            elem = peek(ds, value_tag)
         except Exception:
             continue
         if elem.VR == "SQ":
