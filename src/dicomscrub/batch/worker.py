@@ -373,7 +373,8 @@ def _write_copied(out_path: Path, source: Path, header: Dataset, raw: RawDataEle
     def write(tmp: Path) -> None:
         prepare_header(header, PixelPlan("copy", syntax, syntax))
         save_dataset(header, tmp)
-        with tmp.open("ab") as fh:
+        with tmp.open("r+b") as fh:  # not append mode: the kernel copy refuses O_APPEND
+            fh.seek(0, 2)
             copy_pixels(fh, source, raw, implicit=syntax == ImplicitVRLittleEndian)
 
     atomic_write(out_path, write, mode=default_file_mode())

@@ -198,7 +198,9 @@ def _encapsulated_end(source: Path, start: int) -> int:
 
 
 def _copy_range(source: Path, fh: BinaryIO, offset: int, count: int) -> None:
-    """Copy ``count`` bytes of ``source`` from ``offset`` to the end of ``fh``."""
+    """Copy ``count`` bytes of ``source`` from ``offset`` to the end of ``fh`` in the
+    kernel: ``copy_file_range`` on one file system, ``sendfile`` across two."""
+    fh.seek(0, os.SEEK_END)
     with source.open("rb") as src:
         left = count
         try:
@@ -206,17 +208,13 @@ def _copy_range(source: Path, fh: BinaryIO, offset: int, count: int) -> None:
                 done = os.copy_file_range(src.fileno(), fh.fileno(), left, offset)
                 if done == 0:
                     break
-                offset += done
-                left -= done
-        except OSError:  # no copy_file_range here (another file system): copy by hand
-            src.seek(offset)
-            fh.seek(0, os.SEEK_END)
+                offset, left = offset + done, left - done
+        except OSError:  # another file system (EXDEV) or no copy_file_range
             while left > 0:
-                chunk = src.read(min(left, 1 << 22))
-                if not chunk:
+                done = os.sendfile(fh.fileno(), src.fileno(), offset, left)
+                if done == 0:
                     break
-                fh.write(chunk)
-                left -= len(chunk)
+                offset, left = offset + done, left - done
     if left:
         raise RedactionError("pixel data ends before its declared length")
 
