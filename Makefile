@@ -5,7 +5,7 @@
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: setup demo test check bench
+.PHONY: setup demo test check bench bench-headers
 
 setup:
 	bash scripts/bootstrap.sh
@@ -24,3 +24,9 @@ check: setup
 
 bench: setup
 	$(BIN)/python bench/run_bench.py
+
+# Header-only throughput against dicognito, deid and dicom-anonymizer (installed into
+# bench/.venv-competitors on first use); results are appended to bench/RESULTS.md.
+bench-headers: setup
+	$(BIN)/python bench/bench_headers.py --setup
+	$(BIN)/python bench/bench_headers.py

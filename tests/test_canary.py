@@ -67,7 +67,9 @@ class Run:
     headers: Path
 
 
-def run_cli(tmp_path: Path, ds: Dataset, options: Sequence[str] = ()) -> Run:
+def run_cli(
+    tmp_path: Path, ds: Dataset, options: Sequence[str] = (), without: Sequence[str] = ()
+) -> Run:
     """Write ``ds`` to ``<tmp>/in/x.dcm`` and de-identify its header with the CLI."""
     write_dataset(ds, tmp_path / "in" / "x.dcm")
     release, headers = tmp_path / "out", tmp_path / "hdr"
@@ -81,6 +83,8 @@ def run_cli(tmp_path: Path, ds: Dataset, options: Sequence[str] = ()) -> Run:
     ]  # fmt: skip
     for option in options:
         argv += ["--option", option]
+    for option in without:
+        argv += ["--without-option", option]
     return Run(main(argv), release, headers)
 
 
@@ -177,10 +181,16 @@ def test_an_option_keeps_only_what_its_rows_allow(tmp_path: Path, option: str) -
     check_no_leaks(run_cli(tmp_path, planted.dataset, [option]), planted.canaries, [option])
 
 
-@pytest.mark.parametrize("options", [(), ("clean_descriptors",)], ids=["default", "clean"])
-def test_descriptors_keep_no_phi_of_the_patient(tmp_path: Path, options: tuple[str, ...]) -> None:
+@pytest.mark.parametrize(
+    ("options", "without"),
+    [((), ()), (("clean_descriptors",), ()), ((), ("clean_descriptors",))],
+    ids=["default", "clean", "basic-removes"],
+)
+def test_descriptors_keep_no_phi_of_the_patient(
+    tmp_path: Path, options: tuple[str, ...], without: tuple[str, ...]
+) -> None:
     case = descriptor_phi_dataset()
-    run = run_cli(tmp_path, case.dataset, options)
+    run = run_cli(tmp_path, case.dataset, options, without)
     assert run.exit_code == 0, f"dicomscrub exited {run.exit_code}"
     assert output_file(run).is_file()
     text = b"\0".join(p.read_bytes() for p in run.release.rglob("*") if p.is_file()).lower()
