@@ -362,7 +362,7 @@ def _print_summary(summary: RunSummary, config: DeidConfig, elapsed: float) -> N
     print(
         f"dicomscrub: {summary.discovered} DICOM files: {summary.done} done, "
         f"{summary.skipped} skipped, {summary.failed} failed; {summary.not_dicom} other files "
-        f"ignored; {summary.frames} frames, {summary.boxes} boxes redacted; {elapsed:.1f} s"
+        f"ignored; {summary.frames} frames, {summary.boxes} boxes redacted; {elapsed:.2f} s"
     )
     if summary.discovered == 0:
         hint = "" if config.batch.recursive else " (subfolders were not searched: --no-recursive)"
