@@ -6,14 +6,17 @@ Shared by the header screen and the pixel PHI policy, so both look for the same 
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections.abc import Iterable
 
 MONTHS = ("JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC")
 
 
 def normalize(text: str) -> str:
-    """Upper-case letters and digits only."""
-    return re.sub(r"[^0-9A-Z]", "", text.upper())
+    """Upper-case letters and digits only, in any script, accents taken off
+    (``Müller`` -> ``MULLER``; Cyrillic and other letters are kept as letters)."""
+    decomposed = unicodedata.normalize("NFKD", text).upper()
+    return "".join(c for c in decomposed if c.isalnum())
 
 
 def date_variants(yyyymmdd: str) -> set[str]:
@@ -39,7 +42,7 @@ def identifying_terms(
     """Name parts (2+ characters), identifiers whole, as digits and by part, date spellings."""
     terms: set[str] = set()
     for name in names:
-        parts = [normalize(p) for p in re.split(r"[\^\s,=]+", name)]
+        parts = [normalize(p) for p in re.split(r"[\^\s,=\-'’]+", name)]
         parts = [p for p in parts if p]
         terms.update(p for p in parts if len(p) >= 2)
         if len(parts) >= 2:  # written run together: DOEJANE, JANEDOE, DOEJANEQ
@@ -69,7 +72,9 @@ def holds_term(text: str, terms: frozenset[str]) -> bool:
     token = normalize(text)
     if not token:
         return False
-    words = {normalize(w) for w in re.split(r"[^0-9A-Za-z]+", text) if w}
+    split = [normalize(w) for w in re.split(r"[\W_]+", text) if w]
+    words = set(split)
+    words.update(a + b for a, b in zip(split, split[1:], strict=False))  # "O Brien", "Mc Kay"
     return any(
         (len(t) >= 3 and t in words) or (len(t) >= 6 and t in token and any(c.isdigit() for c in t))
         for t in terms
@@ -80,7 +85,7 @@ def path_holds_term(name: str, terms: frozenset[str]) -> bool:
     """True when a file or folder name holds a term: as a whole word (split on
     punctuation and camelCase) from three characters, anywhere from five."""
     words = re.findall(r"[A-Z]?[a-z]+|[A-Z]+(?![a-z])|\d+", name)
-    words += re.split(r"[^0-9A-Za-z]+", name)
+    words += re.split(r"[\W_]+", name)
     normal = {normalize(w) for w in words if w}
     token = normalize(name)
     return any((len(t) >= 3 and t in normal) or (len(t) >= 5 and t in token) for t in terms)

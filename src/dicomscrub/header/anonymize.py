@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 
-from pydicom.dataelem import DataElement
+from pydicom.dataelem import DataElement, RawDataElement
 from pydicom.dataset import Dataset
 from pydicom.multival import MultiValue
 from pydicom.sequence import Sequence
@@ -63,6 +63,10 @@ DUMMY_VALUES: dict[str, object] = {
     "SV": 0,
     "UV": 0,
 }
+
+#: File meta elements that are written out; every other one is dropped.
+_META_KEPT = frozenset({0x00020000, 0x00020001, 0x00020002, 0x00020003, 0x00020010,
+                        0x00020012, 0x00020013})  # fmt: skip
 
 #: Maximum value lengths of the text VRs, so cleaned or replaced text stays valid.
 MAX_LENGTH = {"AE": 16, "CS": 16, "SH": 16, "LO": 64, "ST": 1024, "LT": 10240, "UC": None,
@@ -167,6 +171,8 @@ class HeaderAnonymizer:
                 safe_blocks=walk.safe_blocks,
             )  # fmt: skip
             action = decision.action
+            if private is not None and action is Action.KEEP and _hidden_sequence(ds, tag_int):
+                action = Action.REMOVE  # a sequence stored as UN: its items cannot be walked
             walk.report.count(action)
             if action is Action.CREATOR:
                 creator_tags.append(tag_int)
@@ -313,18 +319,9 @@ class HeaderAnonymizer:
             if not keeps_uid("MediaStorageSOPInstanceUID", original):
                 meta.MediaStorageSOPInstanceUID = self.pseudo.uid(original)
                 report.uids[original] = str(meta.MediaStorageSOPInstanceUID)
-        for keyword in (
-            "SourceApplicationEntityTitle",
-            "SendingApplicationEntityTitle",
-            "ReceivingApplicationEntityTitle",
-            "SourcePresentationAddress",
-            "SendingPresentationAddress",
-            "ReceivingPresentationAddress",
-            "PrivateInformationCreatorUID",
-            "PrivateInformation",
-        ):
-            if keyword in meta:
-                del meta[keyword]
+        for tag in list(meta.keys()):
+            if int(tag) not in _META_KEPT:  # AE titles, addresses, private information...
+                del meta[tag]
         meta.ImplementationVersionName = f"DICOMSCRUB_{__version__.replace('.', '')}"[:16]
 
     def _mark(self, ds: Dataset, *, pixels_cleaned: bool) -> None:
@@ -358,6 +355,21 @@ class HeaderAnonymizer:
             ds.LongitudinalTemporalInformationModified = "REMOVED"
         if pixels_cleaned:
             ds.BurnedInAnnotation = "NO"
+
+
+_ITEM_TAG = b"\xfe\xff\x00\xe0"
+
+
+def _hidden_sequence(ds: Dataset, tag: int) -> bool:
+    """True for a value stored as UN (implicit VR, or unknown private) that is really a
+    sequence: undefined length, or bytes that open with an item tag."""
+    raw = ds.get_item(tag, keep_deferred=True)
+    if not isinstance(raw, RawDataElement) or raw.VR not in (None, "UN"):
+        return False
+    if raw.length == 0xFFFFFFFF:
+        return True
+    value = ds.get_item(tag).value
+    return isinstance(value, bytes) and value[:4] == _ITEM_TAG
 
 
 def _empty(elem: DataElement) -> None:

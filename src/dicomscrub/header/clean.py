@@ -34,7 +34,7 @@ _PATTERNS = tuple(
 )
 #: Phone numbers: optional +country, groups of digits with separators; 7+ digits in all.
 _PHONE = re.compile(r"(?<![\w])\+?\(?\d{1,4}\)?(?:[\s.\-]?\(?\d{2,4}\)?){2,5}(?![\w])")
-_TOKEN = re.compile(r"[A-Za-z0-9]+")
+_TOKEN = re.compile(r"[^\W_]+")  # letters and digits of any script
 _PHONE_DIGITS = 7
 #: Consecutive words joined when looking for a multi-part identifier (``AB 12 34``).
 _MAX_SPAN = 4

@@ -105,6 +105,12 @@ ALWAYS_REMOVE = {
 }
 
 _DATE_VRS = frozenset({"DA", "DT"})
+_DATE_OPTIONS = frozenset({"retain_long_full_dates", "retain_long_modified_dates"})
+#: A C in these columns (or a bare C) shifts a date.
+_SHIFTING = frozenset({"retain_long_modified_dates", ""})
+#: Coded and numeric values a C keeps (nothing free-form in them to clean).
+_CODED_VRS = frozenset({"CS", "AE", "AS", "IS", "DS", "US", "SS", "UL", "SL", "FL", "FD",
+                        "UV", "SV"})  # fmt: skip
 _TEXT_VRS = frozenset({"LO", "SH", "ST", "LT", "UT", "UC", "PN"})
 #: Short text kept when not in the table, unless it holds this file's identifying values.
 _SCREENED_VRS = frozenset({"LO", "SH", "UC", "AE"})
@@ -195,12 +201,14 @@ class HeaderProfile:
         if tag in ALWAYS_REMOVE:
             return Decision(Action.REMOVE, f"always removed: {ALWAYS_REMOVE[tag]}")
         if tag >> 16 == 0x0002:
-            return Decision(Action.KEEP, "file meta (rebuilt on write)")
+            return Decision(Action.REMOVE, "file meta group inside the data set: not allowed")
         if is_creator_tag(tag):
             return Decision(Action.CREATOR, "private creator: kept only while its block keeps "
                             "an element")  # fmt: skip
         rule = self._rule_for(tag, path, None)
         if rule is not None:
+            if rule.action is Action.KEEP and vr == "SQ":  # kept, items still de-identified
+                return Decision(Action.RECURSE, rule.reason, context)
             return rule
         if keyword in PSEUDONYM_KEYWORDS:
             return Decision(Action.PSEUDONYM, "keyed patient pseudonym")
@@ -232,10 +240,10 @@ class HeaderProfile:
         declared_safe: frozenset[PrivateRef],
         safe_blocks: frozenset[tuple[str, int]],
     ) -> Decision:
+        keep = Action.RECURSE if vr == "SQ" else Action.KEEP
         rule = self._rule_for(tag, path, private)
         if rule is not None:
-            return rule
-        keep = Action.RECURSE if vr == "SQ" else Action.KEEP
+            return Decision(keep, rule.reason) if rule.action is Action.KEEP else rule
         if "retain_safe_private" in self.options and private is not None:
             if private in self._safe_private:
                 return Decision(keep, f"Retain Safe Private: {private} on the safe list")
@@ -244,8 +252,12 @@ class HeaderProfile:
         return Decision(Action.REMOVE, "private element: Table E.1-1 private row, X")
 
     def _from_row(self, row: ProfileRow, keyword: str, vr: str, sop_class: str) -> Decision:
+        # A temporal row is decided by the date options alone: a real date kept by another
+        # option (device identity, say) beside shifted ones would give the offset away.
+        temporal = any(row.option_action(o) is not None for o in _DATE_OPTIONS)
+        candidates = [o for o in self.options if not temporal or o in _DATE_OPTIONS]
         picked: tuple[str, str] | None = None
-        for option in self.options:
+        for option in candidates:
             code = row.option_action(option)
             if code == "K":
                 picked = (option, code)
@@ -257,9 +269,18 @@ class HeaderProfile:
             where = f"Table E.1-1 {row.tag} option {option}: {code}"
             if code == "K":
                 return Decision(Action.RECURSE if vr == "SQ" else Action.KEEP, where)
-            return _clean_decision(vr, option, where)
+            cleaned = _clean_decision(vr, option)
+            if cleaned is not None:
+                return Decision(cleaned.action, where, cleaned.context)
+            where += f" (cannot clean a {vr} value: basic profile {row.basic})"
+            return self._basic(row, keyword, vr, sop_class, where)
+        return self._basic(row, keyword, vr, sop_class, "")
+
+    def _basic(
+        self, row: ProfileRow, keyword: str, vr: str, sop_class: str, where: str
+    ) -> Decision:
         code = row.basic
-        where = f"Table E.1-1 {row.tag} basic profile: {code}"
+        where = where or f"Table E.1-1 {row.tag} basic profile: {code}"
         if "/" in code:
             kind = required_type(keyword, sop_class)
             return _compound(code, vr, kind, f"{where}, type {kind} here")
@@ -327,7 +348,10 @@ def _simple(code: str, vr: str, where: str) -> Decision:
             return Decision(Action.RECURSE, where)
         return Decision(Action.UID if vr == "UI" else Action.EMPTY, where)
     if code == "C":
-        return _clean_decision(vr, "", where)
+        cleaned = _clean_decision(vr, "")
+        if cleaned is None:
+            return Decision(Action.REMOVE, where)
+        return Decision(cleaned.action, where, cleaned.context)
     raise ValueError(f"unknown profile action code {code!r}")
 
 
@@ -348,14 +372,17 @@ def _compound(code: str, vr: str, kind: str, where: str) -> Decision:
     return _simple("Z" if "Z" in parts else "D", vr, where)
 
 
-def _clean_decision(vr: str, option: str, where: str) -> Decision:
-    """The C action, by VR: dates shifted, times kept, text cleaned, sequences recursed."""
+def _clean_decision(vr: str, option: str) -> Decision | None:
+    """The C action, by VR: dates shifted (under modified dates), times kept (a time moves
+    with its date by whole days), text cleaned, sequences kept with their items cleaned.
+    ``None`` when a value of this VR cannot be cleaned (binary timestamps, dates under a
+    non-date option): the caller falls back to the basic profile."""
     if vr in _DATE_VRS:
-        if option in ("retain_long_modified_dates", ""):
-            return Decision(Action.SHIFT, where)
-        return Decision(Action.KEEP, where)
+        return Decision(Action.SHIFT, "") if option in _SHIFTING else None
+    if vr == "TM":
+        return Decision(Action.KEEP, "") if option in _DATE_OPTIONS else None
     if vr == "SQ":
-        return Decision(Action.RECURSE, where, Context.CLEAN)
-    if vr in _TEXT_VRS:
-        return Decision(Action.CLEAN, where)
-    return Decision(Action.KEEP, where)
+        return Decision(Action.RECURSE, "", Context.CLEAN)
+    if vr in _TEXT_VRS or vr in _CODED_VRS:
+        return Decision(Action.CLEAN if vr in _TEXT_VRS else Action.KEEP, "")
+    return None
