@@ -524,3 +524,112 @@ def test_unknown_option_on_the_command_line_is_a_usage_error(
 
 def test_context_enum_is_used_for_sequences() -> None:
     assert HeaderProfile().decide(0x0040A730, "ContentSequence", "SQ").context is Context.DUMMY
+
+
+# ------------------------------------------------------------- review regressions
+
+
+def test_a_clean_the_value_cannot_take_falls_back_to_the_basic_profile() -> None:
+    ds = patient()
+    ds.add_new(0x0016002B, "OB", b"QUARTZ maker note")  # MakerNote: C under descriptors
+    ds.add_new(0x00340007, "OB", b"20240520101500")  # FrameOriginTimestamp: C under dates
+    anonymizer().anonymize(ds, pixels_cleaned=False)
+    assert 0x0016002B not in ds  # basic X
+    assert ds[0x00340007].value == b"\x00\x00"  # basic D: a dummy, not the real timestamp
+
+
+def test_dates_follow_the_date_option_even_when_another_option_keeps_the_row() -> None:
+    ds = patient()
+    ds.DateOfLastCalibration = "20240110"
+    anonymizer(resolve_options(None, ["retain_device_identity"])).anonymize(
+        ds, pixels_cleaned=False
+    )
+    assert ds.DateOfLastCalibration not in ("20240110", "")
+    assert ds.DeviceSerialNumber == "SN998877"
+
+
+def test_file_meta_keeps_only_what_a_file_needs() -> None:
+    ds = patient()
+    ds.file_meta.SourceApplicationEntityTitle = "QUARTZWS"
+    ds.file_meta.add_new(0x00020033, "UI", "1.2.826.0.1.3680043.8.498.123")  # RTV meta
+    ds.add_new(0x00020100, "UI", "1.2.3.4.5")  # group 0002 in the body: malformed
+    anonymizer().anonymize(ds, pixels_cleaned=False)
+    assert {int(e.tag) for e in ds.file_meta} <= {
+        0x00020000, 0x00020001, 0x00020002, 0x00020003, 0x00020010, 0x00020012, 0x00020013
+    }  # fmt: skip
+    assert 0x00020100 not in ds
+
+
+def test_private_sequence_stored_as_un_is_never_kept_unwalked() -> None:
+    ds = patient()
+    ds.add_new(0x00330010, "LO", "VENDOR SAFE")
+    item = b"\xfe\xff\x00\xe0\x10\x00\x00\x00" + b"\x10\x00\x10\x00\x08\x00\x00\x00QUARTZ^W"
+    ds.add_new(0x00331001, "UN", item)
+    declared = Dataset()
+    declared.PrivateGroupReference = 0x0033
+    declared.PrivateCreatorReference = "VENDOR SAFE"
+    declared.BlockIdentifyingInformationStatus = "SAFE"
+    ds.PrivateDataElementCharacteristicsSequence = Sequence([declared])
+    anonymizer(resolve_options(None, ["retain_safe_private"])).anonymize(ds, pixels_cleaned=False)
+    assert 0x00331001 not in ds
+
+
+def test_names_in_other_scripts_and_with_accents_are_cleaned() -> None:
+    ds = patient()
+    ds.SpecificCharacterSet = "ISO_IR 192"
+    ds.PatientName = "Иванов^Пётр"
+    ds.StudyDescription = "КТ Иванов follow-up"
+    ds.ImageComments = "for Müller, Smith-Jones"
+    ds.OperatorsName = "Müller^Hans"
+    ds.ReferringPhysicianName = "Smith-Jones^Mary"
+    anonymizer().anonymize(ds, pixels_cleaned=False)
+    assert "Иванов" not in ds.StudyDescription and ds.StudyDescription.startswith("КТ")
+    assert "Müller" not in ds.ImageComments and "Jones" not in ds.ImageComments
+
+
+def test_recognizable_features_are_not_declared_clean_when_the_object_says_yes() -> None:
+    ds = patient()
+    ds.RecognizableVisualFeatures = "YES"
+    options = resolve_options(None, ["clean_recognizable_visual_features"])
+    anonymizer(options).anonymize(ds, pixels_cleaned=False)
+    assert "113102" not in [i.CodeValue for i in ds.DeidentificationMethodCodeSequence]
+    other = patient()
+    anonymizer(options).anonymize(other, pixels_cleaned=False)
+    assert "113102" in [i.CodeValue for i in other.DeidentificationMethodCodeSequence]
+
+
+def test_keep_rules_on_sequences_still_walk_the_items_and_bad_rules_are_refused() -> None:
+    rules = parse_profile({"rules": [{"keyword": "RequestAttributesSequence", "action": "keep"}]})
+    ds = patient()
+    item = Dataset()
+    item.RequestingPhysician = "QUARTZ^ANNA"
+    item.RequestedProcedureID = "RP1"
+    ds.RequestAttributesSequence = Sequence([item])
+    anonymizer(rules=rules.rules).anonymize(ds, pixels_cleaned=False)
+    kept = ds.RequestAttributesSequence[0]
+    assert "RequestingPhysician" not in kept and kept.RequestedProcedureID != "RP1"
+    with pytest.raises(ConfigError, match="cannot apply to a sequence"):
+        parse_profile({"rules": [{"keyword": "RequestAttributesSequence", "action": "replace",
+                                  "value": "x"}]})  # fmt: skip
+
+
+def test_a_date_shift_range_that_includes_zero_is_refused(tmp_path: Path) -> None:
+    _write(patient(), tmp_path / "in" / "a.dcm")
+    assert _run(tmp_path / "in", tmp_path, "--date-shift-days=-5,5") == 2
+
+
+def test_crosswalk_does_not_block_a_second_writer_and_follows_the_latest_run(
+    tmp_path: Path,
+) -> None:
+    rows = CrosswalkRows("id:1", "1", "", "anon_A", -400)
+    with Crosswalk(tmp_path) as first:
+        first.add(rows)
+        first.flush()
+        with Crosswalk(tmp_path) as second:  # opened while the first is still open
+            second.add(CrosswalkRows("id:1", "1", "", "anon_A", -900))
+    rows_out = (
+        list(csv.DictReader((tmp_path / "x" / "patients.csv").open()))
+        if export_csv(tmp_path, tmp_path / "x")
+        else []
+    )
+    assert [r["date_offset_days"] for r in rows_out] == ["-900"]

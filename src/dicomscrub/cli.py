@@ -305,6 +305,13 @@ def _run(config: DeidConfig) -> int:
     config.validate()
     if not config.output.input.exists():
         raise ConfigError(f"--input {config.output.input} does not exist")
+    if "clean_recognizable_visual_features" in config.header.options:
+        print(
+            "dicomscrub: warning: clean_recognizable_visual_features only declares that the "
+            "images show no recognisable features; nothing is defaced (objects that say "
+            "RecognizableVisualFeatures YES are not declared)",
+            file=sys.stderr,
+        )
     started = time.monotonic()
     progress = _progress_printer() if config.batch.progress else None
     summary, outcomes = run_batch(config, progress)

@@ -129,6 +129,11 @@ class DeidConfig:
             raise ConfigError("--patient-prefix must be non-empty letters, digits, '_' or '-'")
         if h.date_shift_min_days > h.date_shift_max_days:
             raise ConfigError("date shift range is empty (min > max)")
+        if h.date_shift_min_days <= 0 <= h.date_shift_max_days:
+            raise ConfigError(
+                "the date shift range must not include 0 (some patients would keep their real "
+                "dates); use retain_long_full_dates to keep dates on purpose"
+            )
         o = self.output
         out, inp = o.output.resolve(), o.input.resolve()
         if out == inp or (inp.is_dir() and out.is_relative_to(inp)):

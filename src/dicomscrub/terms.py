@@ -5,6 +5,7 @@ Shared by the header screen and the pixel PHI policy, so both look for the same 
 
 from __future__ import annotations
 
+import itertools
 import re
 import unicodedata
 from collections.abc import Iterable
@@ -74,7 +75,7 @@ def holds_term(text: str, terms: frozenset[str]) -> bool:
         return False
     split = [normalize(w) for w in re.split(r"[\W_]+", text) if w]
     words = set(split)
-    words.update(a + b for a, b in zip(split, split[1:], strict=False))  # "O Brien", "Mc Kay"
+    words.update(a + b for a, b in itertools.pairwise(split))  # "O Brien", "Mc Kay"
     return any(
         (len(t) >= 3 and t in words) or (len(t) >= 6 and t in token and any(c.isdigit() for c in t))
         for t in terms

@@ -3,8 +3,9 @@
 A SQLite database ``<headers>/crosswalk.sqlite`` (owner-only) with one table each for
 patients (original ID and name, pseudonym, date offset), studies (StudyInstanceUID and
 accession number, original and new), UIDs and other identifiers. Every run appends to it;
-rows are keyed on the original value, so a rerun adds nothing new and two runs writing at
-once are serialised by SQLite's own locking (WAL journal, generous busy timeout).
+rows are keyed on the original value, so a rerun adds nothing twice (and updates what a
+new key or date range changed); two runs writing at once are serialised by SQLite's own
+locking in short transactions.
 Only the main process writes; workers hand their rows over with each file's outcome.
 
 ``dicomscrub crosswalk export --headers HDRS`` writes the tables as CSV files.
@@ -20,7 +21,7 @@ import sqlite3
 from pathlib import Path
 from types import TracebackType
 
-from dicomscrub.errors import ConfigError
+from dicomscrub.errors import ConfigError, OutputError
 from dicomscrub.io.write import make_private_dirs
 from dicomscrub.models import CrosswalkRows
 
@@ -31,15 +32,16 @@ _COMMIT_EVERY = 200
 _SCHEMA = (
     """CREATE TABLE IF NOT EXISTS patients (
         identity TEXT PRIMARY KEY, original_patient_id TEXT, original_patient_name TEXT,
-        pseudonym TEXT NOT NULL, date_offset_days INTEGER NOT NULL, first_run TEXT)""",
+        pseudonym TEXT NOT NULL, date_offset_days INTEGER NOT NULL, first_run TEXT,
+        last_run TEXT)""",
     """CREATE TABLE IF NOT EXISTS studies (
         original_study_uid TEXT PRIMARY KEY, new_study_uid TEXT, original_accession TEXT,
-        new_accession TEXT, pseudonym TEXT, first_run TEXT)""",
+        new_accession TEXT, pseudonym TEXT, first_run TEXT, last_run TEXT)""",
     """CREATE TABLE IF NOT EXISTS uids (
-        original_uid TEXT PRIMARY KEY, new_uid TEXT NOT NULL, first_run TEXT)""",
+        original_uid TEXT PRIMARY KEY, new_uid TEXT NOT NULL, first_run TEXT, last_run TEXT)""",
     """CREATE TABLE IF NOT EXISTS identifiers (
         keyword TEXT NOT NULL, original_value TEXT NOT NULL, token TEXT NOT NULL,
-        first_run TEXT, PRIMARY KEY (keyword, original_value))""",
+        first_run TEXT, last_run TEXT, PRIMARY KEY (keyword, original_value))""",
 )
 TABLES = ("patients", "studies", "uids", "identifiers")
 
@@ -48,58 +50,88 @@ def db_path(headers: Path) -> Path:
     return headers / DB_NAME
 
 
+_UPSERTS = (
+    """INSERT INTO patients VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (identity) DO UPDATE SET
+        original_patient_id = excluded.original_patient_id,
+        original_patient_name = excluded.original_patient_name, pseudonym = excluded.pseudonym,
+        date_offset_days = excluded.date_offset_days, last_run = excluded.last_run""",
+    """INSERT INTO studies VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (original_study_uid) DO
+        UPDATE SET new_study_uid = excluded.new_study_uid,
+        original_accession = excluded.original_accession,
+        new_accession = excluded.new_accession, pseudonym = excluded.pseudonym,
+        last_run = excluded.last_run""",
+    """INSERT INTO uids VALUES (?, ?, ?, ?) ON CONFLICT (original_uid) DO UPDATE SET
+        new_uid = excluded.new_uid, last_run = excluded.last_run""",
+    """INSERT INTO identifiers VALUES (?, ?, ?, ?, ?) ON CONFLICT (keyword, original_value)
+        DO UPDATE SET token = excluded.token, last_run = excluded.last_run""",
+)
+
+
 class Crosswalk:
-    """An open crosswalk database; use as a context manager."""
+    """An open crosswalk database; use as a context manager.
+
+    Rows are buffered and written in short transactions, so a second run sharing the
+    headers folder waits at most for one batch, never for a whole run. A rerun with
+    another key or date range updates the rows it touches (``last_run`` says when), so
+    the crosswalk always describes the latest release.
+    """
 
     def __init__(self, headers: Path) -> None:
         make_private_dirs(headers, headers)
-        path = db_path(headers)
-        if not path.exists():  # create it owner-only before SQLite opens it
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT, 0o600)
-            os.close(fd)
-        self._conn = sqlite3.connect(path, timeout=_BUSY_TIMEOUT_S, isolation_level=None)
-        self._conn.execute("PRAGMA journal_mode=WAL")
-        self._conn.execute("PRAGMA synchronous=NORMAL")
-        for statement in _SCHEMA:
-            self._conn.execute(statement)
+        self._path = db_path(headers)
+        if not self._path.exists():  # create it owner-only before SQLite opens it
+            os.close(os.open(self._path, os.O_WRONLY | os.O_CREAT, 0o600))
+        self._run = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+        self._pending: list[CrosswalkRows] = []
+        try:
+            self._conn = sqlite3.connect(self._path, timeout=_BUSY_TIMEOUT_S)
+            self._conn.execute("PRAGMA journal_mode=WAL")
+            self._conn.execute("PRAGMA synchronous=NORMAL")
+            with self._conn:
+                for statement in _SCHEMA:
+                    self._conn.execute(statement)
+        except sqlite3.Error as exc:
+            raise OutputError(f"crosswalk database {self._path}: {exc}") from exc
         for suffix in ("-wal", "-shm"):
-            side = path.with_name(path.name + suffix)
+            side = self._path.with_name(self._path.name + suffix)
             if side.exists():
                 side.chmod(0o600)
-        self._run = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
-        self._pending = 0
-        self._conn.execute("BEGIN IMMEDIATE")
 
     def add(self, rows: CrosswalkRows) -> None:
-        """Record one file's pairs (existing originals are left as they are)."""
-        c = self._conn
-        c.execute(
-            "INSERT OR IGNORE INTO patients VALUES (?, ?, ?, ?, ?, ?)",
-            (rows.patient_identity, rows.patient_id, rows.patient_name, rows.pseudonym,
-             rows.date_offset_days, self._run),
-        )  # fmt: skip
-        c.executemany(
-            "INSERT OR IGNORE INTO studies VALUES (?, ?, ?, ?, ?, ?)",
-            [(*study, rows.pseudonym, self._run) for study in rows.studies],
-        )
-        c.executemany(
-            "INSERT OR IGNORE INTO uids VALUES (?, ?, ?)",
-            [(*pair, self._run) for pair in rows.uids],
-        )
-        c.executemany(
-            "INSERT OR IGNORE INTO identifiers VALUES (?, ?, ?, ?)",
-            [(*triple, self._run) for triple in rows.identifiers],
-        )
-        self._pending += 1
-        if self._pending >= _COMMIT_EVERY:
-            c.execute("COMMIT")
-            c.execute("BEGIN IMMEDIATE")
-            self._pending = 0
+        """Record one file's pairs (written with the next batch)."""
+        self._pending.append(rows)
+        if len(self._pending) >= _COMMIT_EVERY:
+            self.flush()
+
+    def flush(self) -> None:
+        """Write the buffered rows in one short transaction."""
+        if not self._pending:
+            return
+        run = self._run
+        patients: list[tuple[object, ...]] = []
+        studies: list[tuple[object, ...]] = []
+        uids: list[tuple[object, ...]] = []
+        identifiers: list[tuple[object, ...]] = []
+        for rows in self._pending:
+            patients.append((rows.patient_identity, rows.patient_id, rows.patient_name,
+                             rows.pseudonym, rows.date_offset_days, run, run))  # fmt: skip
+            studies += [(*study, rows.pseudonym, run, run) for study in rows.studies]
+            uids += [(*pair, run, run) for pair in rows.uids]
+            identifiers += [(*triple, run, run) for triple in rows.identifiers]
+        try:
+            with self._conn:
+                batches = (patients, studies, uids, identifiers)
+                for statement, values in zip(_UPSERTS, batches, strict=True):
+                    self._conn.executemany(statement, values)
+        except sqlite3.Error as exc:
+            raise OutputError(f"crosswalk database {self._path}: {exc}") from exc
+        self._pending.clear()
 
     def close(self) -> None:
-        if self._conn.in_transaction:
-            self._conn.execute("COMMIT")
-        self._conn.close()
+        try:
+            self.flush()
+        finally:
+            self._conn.close()
 
     def __enter__(self) -> Crosswalk:
         return self
@@ -127,6 +159,7 @@ def export_csv(headers: Path, out_dir: Path) -> dict[str, int]:
             names = [d[0] for d in cursor.description]
             target = out_dir / f"{table}.csv"
             fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            os.fchmod(fd, 0o600)  # an older export may have looser permissions
             with open(fd, "w", newline="", encoding="utf-8") as handle:
                 writer = csv.writer(handle)
                 writer.writerow(names)

@@ -19,8 +19,10 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+from dicomscrub import __version__
 from dicomscrub.config import DeidConfig
 from dicomscrub.header.keys import ProjectKey
+from dicomscrub.header.table import load_table
 from dicomscrub.io.write import write_json
 
 INDEX_NAME = ".resume.json"
@@ -33,6 +35,9 @@ def fingerprint(config: DeidConfig, key: ProjectKey) -> str:
         "pixels": dataclasses.asdict(config.pixels),
         "output": str(config.output.output.resolve()),
         "key": key.digest("fingerprint", "dicomscrub").hex(),
+        # A new release may de-identify differently: its outputs are redone, not skipped.
+        "tool": __version__,
+        "table": load_table().edition,
     }
     blob = json.dumps(settings, sort_keys=True, default=str).encode("utf-8")
     return hashlib.sha256(blob).hexdigest()

@@ -262,8 +262,8 @@ class HeaderAnonymizer:
             self._remap_uids(elem, report)
         elif elem.VR in DUMMY_VALUES:
             elem.value = DUMMY_VALUES[elem.VR]
-        else:  # binary or unknown VR: no meaningful dummy, drop the content
-            elem.value = b""
+        else:  # binary (an encapsulated document, say): two zero bytes, not the original
+            elem.value = b"\x00\x00"
 
     def _pseudo_id(self, elem: DataElement, report: HeaderReport) -> None:
         values = [str(v).strip() for v in _as_list(elem.value)]
@@ -331,6 +331,9 @@ class HeaderAnonymizer:
         this object; only then is BurnedInAnnotation set to NO.
         """
         options = [o for o in self.profile.options if o != "clean_pixel_data" or pixels_cleaned]
+        if str(ds.get("RecognizableVisualFeatures", "") or "").strip().upper() == "YES":
+            # Nothing is defaced: an object that says it shows a face is not declared clean.
+            options = [o for o in options if o != "clean_recognizable_visual_features"]
         ds.PatientIdentityRemoved = "YES"
         methods = [f"dicomscrub {__version__}", self.profile.edition[:64],
                    "PS3.15 E.1-1 basic profile"]  # fmt: skip
@@ -363,10 +366,10 @@ _ITEM_TAG = b"\xfe\xff\x00\xe0"
 def _hidden_sequence(ds: Dataset, tag: int) -> bool:
     """True for a value stored as UN (implicit VR, or unknown private) that is really a
     sequence: undefined length, or bytes that open with an item tag."""
-    raw = ds.get_item(tag, keep_deferred=True)
-    if not isinstance(raw, RawDataElement) or raw.VR not in (None, "UN"):
+    stored = ds.get_item(tag, keep_deferred=True)
+    if stored is None or stored.VR not in (None, "UN"):
         return False
-    if raw.length == 0xFFFFFFFF:
+    if isinstance(stored, RawDataElement) and stored.length == 0xFFFFFFFF:
         return True
     value = ds.get_item(tag).value
     return isinstance(value, bytes) and value[:4] == _ITEM_TAG

@@ -81,7 +81,7 @@ def _plan(
             texts = [str(v) for v in values if v not in (None, "")]
             if decision.action is Action.SCREEN:
                 hit = any(holds_term(t, terms) for t in texts)
-                outcome = "emptied: holds an identifying value" if hit else "kept"
+                outcome = "dummy value: holds an identifying value" if hit else "kept"
             else:
                 hit = any(holds_phi(t, terms) for t in texts)
                 outcome = "identifying text taken out" if hit else "no change"
@@ -111,7 +111,8 @@ def describe_command(args: argparse.Namespace, header: HeaderConfig) -> int:
     ds = read_header(args.file)
     profile = HeaderProfile.from_config(header)
     rows = plan(ds, profile)
-    print(f"# {args.file.name}: {len(rows)} elements; options: {', '.join(header.options)}")
+    # The file's name is not printed: names can hold PHI.
+    print(f"# {len(rows)} elements; options: {', '.join(header.options)}")
     print(f"# profile: {profile.edition}; {len(header.rules)} override rules")
     print_plan(rows, sys.stdout)
     return 0

@@ -35,7 +35,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from pydicom.datadict import tag_for_keyword
+from pydicom.datadict import dictionary_VR, tag_for_keyword
 
 from dicomscrub.errors import ConfigError
 from dicomscrub.header.private import PrivateRef
@@ -147,6 +147,14 @@ def _parse_rule(index: int, raw: Mapping[str, Any]) -> Rule:
         if not parts:
             raise ConfigError(f"{where}: empty path")
         kwargs["path"] = parts
+    tag = kwargs.get("tag")
+    if tag is not None and action in ("replace", "regex", "clean"):
+        try:
+            is_sequence = dictionary_VR(tag) == "SQ"
+        except KeyError:
+            is_sequence = False
+        if is_sequence:
+            raise ConfigError(f"{where}: {action} cannot apply to a sequence; use keep or remove")
     if action == "replace":
         if "value" not in raw:
             raise ConfigError(f"{where}: replace needs a value")
