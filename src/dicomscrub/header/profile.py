@@ -127,6 +127,7 @@ EXTRA_REMOVE_KEYWORDS = frozenset(
         "UniversalEntityID",
         "LocalNamespaceEntityID",
         "PotentialReasonsForProcedure",
+        "HPGLDocument",  # a drawing that can hold any text
     }
 )
 
