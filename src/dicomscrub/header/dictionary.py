@@ -17,13 +17,20 @@ from pydicom.dataset import Dataset
 
 @functools.lru_cache(maxsize=16384)
 def tag_info(tag: int, raw_vr: str | None) -> tuple[str, str]:
-    """``(keyword, VR)``: the VR as stored, or the dictionary's (its first choice where
-    it allows several) when the file does not say (implicit VR) or says UN."""
+    """``(keyword, VR)``: the dictionary's VR for a known tag (the stored one where the
+    dictionary allows several, its first choice when the file does not say); the stored
+    VR, or UN, for an unknown or private tag."""
     known = dictionary_has_tag(tag)
     keyword = keyword_for_tag(tag) if known else ""
     vr = raw_vr or "UN"
-    if vr == "UN" and known:
-        vr = dictionary_VR(tag).split(" or ")[0]
+    if known:
+        listed = dictionary_VR(tag)
+        # The dictionary decides for a known tag, so that free text stored under a wrong
+        # VR (OB, say) is still treated as text; where it allows several VRs, the file's.
+        if " or " not in listed:
+            vr = listed
+        elif vr == "UN":
+            vr = listed.split(" or ")[0]
     return keyword, vr
 
 
