@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 from pydicom.dataelem import DataElement, RawDataElement
@@ -110,15 +111,64 @@ def patient_identity(ds: Dataset) -> str:
     return "unknown:"
 
 
-@dataclass(slots=True)
-class _Walk:
-    """What stays fixed while one file is walked."""
+@dataclass(frozen=True, slots=True)
+class Scope:
+    """What stays fixed while one object is walked: its SOP class (for compound codes),
+    its own identifying terms (for screening and cleaning) and what its Private Data
+    Element Characteristics Sequence declares safe."""
 
-    report: HeaderReport
     sop_class: str
     terms: frozenset[str]
     declared: frozenset[PrivateRef]
     safe_blocks: frozenset[tuple[str, int]]
+
+    @classmethod
+    def of(cls, ds: Dataset) -> Scope:
+        declared, blocks = declared_safe(ds)
+        return cls(
+            sop_class=str(ds.get("SOPClassUID", "") or ""),
+            terms=identifying_terms(*header_terms(ds)),
+            declared=declared,
+            safe_blocks=blocks,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class ElementDecision:
+    """One element of a dataset level and the profile's decision for it."""
+
+    tag: int
+    keyword: str
+    vr: str
+    path: tuple[str, ...]
+    private: PrivateRef | None
+    decision: Decision
+
+
+def decisions(
+    profile: HeaderProfile, ds: Dataset, scope: Scope, prefix: tuple[str, ...], context: Context
+) -> Iterator[ElementDecision]:
+    """The decision for every element of one dataset level (pixel data aside), decided
+    from the tag and stored VR without decoding values; shared by the anonymiser and
+    ``describe`` so that what is described is what is done."""
+    creators = creators_of(ds)
+    for tag in list(ds.keys()):
+        tag_int = int(tag)
+        if tag_int in PIXEL_DATA_TAGS:
+            continue  # pixel data is the pixel step's business; never loaded here
+        try:
+            keyword, vr = raw_info(ds, tag_int)
+        except Exception:
+            keyword, vr = "", "UN"
+        path = (*prefix, path_component(tag_int, keyword))
+        private = private_ref(creators, tag_int) if is_private_group(tag_int) else None
+        decision = profile.decide(
+            tag_int, keyword, vr, path=path, sop_class=scope.sop_class, context=context,
+            private=private, declared_safe=scope.declared, safe_blocks=scope.safe_blocks,
+        )  # fmt: skip
+        if private is not None and decision.action is Action.KEEP and _hidden_sequence(ds, tag_int):
+            decision = Decision(Action.REMOVE, "private sequence stored as UN: cannot be walked")
+        yield ElementDecision(tag_int, keyword, vr, path, private, decision)
 
 
 class HeaderAnonymizer:
@@ -138,90 +188,72 @@ class HeaderAnonymizer:
             pseudonym=self.pseudo.patient(identity),
             date_offset_days=self.pseudo.date_offset_days(identity),
         )
-        declared, blocks = declared_safe(ds)
-        walk = _Walk(
-            report=report,
-            sop_class=str(ds.get("SOPClassUID", "") or ""),
-            terms=identifying_terms(*header_terms(ds)),
-            declared=declared,
-            safe_blocks=blocks,
-        )
-        self._walk(ds, walk, (), Context.NORMAL)
+        scope = Scope.of(ds)
+        self._walk(ds, scope, report, (), Context.NORMAL)
         self._fix_file_meta(ds, report)
         self._mark(ds, pixels_cleaned=pixels_cleaned)
         return report
 
-    def _walk(self, ds: Dataset, walk: _Walk, prefix: tuple[str, ...], context: Context) -> None:
-        creators = creators_of(ds)
+    def _walk(
+        self,
+        ds: Dataset,
+        scope: Scope,
+        report: HeaderReport,
+        prefix: tuple[str, ...],
+        context: Context,
+    ) -> None:
         kept_blocks: set[tuple[int, int]] = set()
         creator_tags: list[int] = []
-        for tag in list(ds.keys()):
-            tag_int = int(tag)
-            if tag_int in PIXEL_DATA_TAGS:
-                continue  # pixel data is the pixel step's business; never loaded here
-            try:
-                keyword, vr = raw_info(ds, tag_int)
-            except Exception:
-                keyword, vr = "", "UN"
-            path = (*prefix, path_component(tag_int, keyword))
-            private = private_ref(creators, tag_int) if is_private_group(tag_int) else None
-            decision = self.profile.decide(
-                tag_int, keyword, vr, path=path, sop_class=walk.sop_class,
-                context=context, private=private, declared_safe=walk.declared,
-                safe_blocks=walk.safe_blocks,
-            )  # fmt: skip
+        for item in decisions(self.profile, ds, scope, prefix, context):
+            tag, decision = item.tag, item.decision
             action = decision.action
-            if private is not None and action is Action.KEEP and _hidden_sequence(ds, tag_int):
-                action = Action.REMOVE  # a sequence stored as UN: its items cannot be walked
-            walk.report.count(action)
+            report.count(action)
             if action is Action.CREATOR:
-                creator_tags.append(tag_int)
+                creator_tags.append(tag)
                 continue
             if action is Action.REMOVE:
                 del ds[tag]
                 continue
-            if private is not None:
-                kept_blocks.add((tag_int >> 16, (tag_int & 0xFFFF) >> 8))
+            if item.private is not None:
+                kept_blocks.add((tag >> 16, (tag & 0xFFFF) >> 8))
             if action is Action.KEEP:
                 continue  # passes through undecoded
-            if action in (Action.SCREEN, Action.CLEAN) and self._unchanged(
-                ds, tag_int, action, walk
-            ):
+            if action in (Action.SCREEN, Action.CLEAN) and self._unchanged(ds, tag, action, scope):
                 continue  # looked at, nothing identifying: written back as stored
             try:
                 elem = ds[tag]
             except Exception:
-                log.warning("element %s could not be decoded and was removed", tag)
+                log.warning("element %08X could not be decoded and was removed", tag)
                 del ds[tag]
-                walk.report.count(Action.REMOVE)
+                report.count(Action.REMOVE)
                 continue
-            self._apply(ds, elem, decision, walk, path)
-        for tag_int in creator_tags:
-            if (tag_int >> 16, tag_int & 0xFF) not in kept_blocks:
-                del ds[tag_int]
+            self._apply(ds, elem, decision, scope, report, item.path)
+        for tag in creator_tags:
+            if (tag >> 16, tag & 0xFF) not in kept_blocks:
+                del ds[tag]
 
-    def _unchanged(self, ds: Dataset, tag: int, action: Action, walk: _Walk) -> bool:
+    def _unchanged(self, ds: Dataset, tag: int, action: Action, scope: Scope) -> bool:
         """True when screening or cleaning would leave the element's text as it is."""
         try:
-            texts = [str(v) for v in _as_list(peek(ds, tag).value)]
+            texts = [str(v) for v in as_values(peek(ds, tag).value)]
         except Exception:
             return False
         if action is Action.SCREEN:
-            return not any(holds_term(t, walk.terms) for t in texts)
-        return all(clean_text(t, walk.terms) == t for t in texts)
+            return not any(holds_term(t, scope.terms) for t in texts)
+        return all(clean_text(t, scope.terms) == t for t in texts)
 
     def _apply(
         self,
         ds: Dataset,
         elem: DataElement,
         decision: Decision,
-        walk: _Walk,
+        scope: Scope,
+        report: HeaderReport,
         path: tuple[str, ...],
     ) -> None:
         action = decision.action
-        report = walk.report
         if action is Action.SCREEN:
-            if not any(holds_term(str(v), walk.terms) for v in _as_list(elem.value)):
+            if not any(holds_term(str(v), scope.terms) for v in as_values(elem.value)):
                 return
             action = Action.DUMMY  # not removed or emptied: it may be a Type 1 or 2 attribute
         if action is Action.KEEP:
@@ -241,7 +273,7 @@ class HeaderAnonymizer:
         elif action is Action.SHIFT:
             self._shift(elem, report.date_offset_days)
         elif action is Action.CLEAN:
-            _set_text(elem, [clean_text(str(v), walk.terms) for v in _as_list(elem.value)])
+            _set_text(elem, [clean_text(str(v), scope.terms) for v in as_values(elem.value)])
         elif action is Action.REPLACE:
             if elem.VR == "SQ":
                 raise ValueError(f"replace cannot apply to the sequence {path[-1]}")
@@ -249,11 +281,11 @@ class HeaderAnonymizer:
         elif action is Action.REGEX:
             pattern = decision.pattern
             assert pattern is not None
-            values = [pattern.sub(decision.replacement, str(v)) for v in _as_list(elem.value)]
+            values = [pattern.sub(decision.replacement, str(v)) for v in as_values(elem.value)]
             _set_text(elem, values)
         elif action is Action.RECURSE:
             for item in elem.value or ():
-                self._walk(item, walk, path, decision.context)
+                self._walk(item, scope, report, path, decision.context)
 
     def _dummy(self, elem: DataElement, report: HeaderReport) -> None:
         if elem.VR == "SQ":
@@ -266,7 +298,7 @@ class HeaderAnonymizer:
             elem.value = b"\x00\x00"
 
     def _pseudo_id(self, elem: DataElement, report: HeaderReport) -> None:
-        values = [str(v).strip() for v in _as_list(elem.value)]
+        values = [str(v).strip() for v in as_values(elem.value)]
         tokens = []
         for value in values:
             if not value:
@@ -277,7 +309,7 @@ class HeaderAnonymizer:
         _set_text(elem, tokens)
 
     def _remap_uids(self, elem: DataElement, report: HeaderReport) -> None:
-        values = _as_list(elem.value)
+        values = as_values(elem.value)
         if not values:
             return
         mapped = []
@@ -298,7 +330,7 @@ class HeaderAnonymizer:
             return  # a time moves with its date by whole days: unchanged
         shift = shift_da if elem.VR == "DA" else shift_dt
         try:
-            values = [str(v) for v in _as_list(elem.value)]
+            values = [str(v) for v in as_values(elem.value)]
         except Exception:
             values = []
         _set_text(elem, [s for s in (shift(v, days) for v in values) if s])
@@ -395,7 +427,8 @@ def _set_text(elem: DataElement, values: list[str]) -> None:
         elem.value = values
 
 
-def _as_list(value: object) -> list[object]:
+def as_values(value: object) -> list[object]:
+    """An element value as a list of its values (empty for an empty value)."""
     if value is None or value == "":
         return []
     if isinstance(value, (list, tuple, MultiValue)):

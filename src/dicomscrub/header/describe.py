@@ -15,14 +15,12 @@ from typing import TextIO
 from pydicom.dataset import Dataset
 
 from dicomscrub.config import HeaderConfig
+from dicomscrub.header.anonymize import Scope, as_values, decisions
 from dicomscrub.header.clean import holds_phi
-from dicomscrub.header.overrides import path_component
-from dicomscrub.header.phi import header_terms
-from dicomscrub.header.private import PrivateRef, creators_of, declared_safe, private_ref
+from dicomscrub.header.dictionary import peek
 from dicomscrub.header.profile import Action, Context, Decision, HeaderProfile
 from dicomscrub.io.read import read_header
-from dicomscrub.models import PIXEL_DATA_TAGS
-from dicomscrub.terms import holds_term, identifying_terms
+from dicomscrub.terms import holds_term
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,58 +36,40 @@ class PlannedElement:
 
 
 def plan(ds: Dataset, profile: HeaderProfile) -> list[PlannedElement]:
-    """Every element of ``ds`` (at every depth, file meta excluded) with its decision."""
-    declared, blocks = declared_safe(ds)
-    terms = identifying_terms(*header_terms(ds))
-    sop_class = str(ds.get("SOPClassUID", "") or "")
+    """Every element of ``ds`` (at every depth, file meta excluded) with its decision,
+    decided exactly as the anonymiser decides it."""
     out: list[PlannedElement] = []
-    _plan(ds, profile, sop_class, declared, blocks, terms, (), Context.NORMAL, out)
+    _plan(ds, profile, Scope.of(ds), (), Context.NORMAL, out)
     return out
 
 
 def _plan(
     ds: Dataset,
     profile: HeaderProfile,
-    sop_class: str,
-    declared: frozenset[PrivateRef],
-    blocks: frozenset[tuple[str, int]],
-    terms: frozenset[str],
+    scope: Scope,
     prefix: tuple[str, ...],
     context: Context,
     out: list[PlannedElement],
 ) -> None:
-    creators = creators_of(ds)
-    for tag in list(ds.keys()):
-        tag_int = int(tag)
-        if tag_int in PIXEL_DATA_TAGS:
-            continue
-        try:
-            elem = ds[tag]
-        except Exception:
-            broken = Decision(Action.REMOVE, "cannot be decoded")
-            path = (*prefix, path_component(tag_int, ""))
-            out.append(PlannedElement(path, tag_int, "", "??", broken, ""))
-            continue
-        path = (*prefix, path_component(tag_int, elem.keyword))
-        decision = profile.decide(
-            tag_int, elem.keyword, elem.VR, path=path, sop_class=sop_class, context=context,
-            private=private_ref(creators, tag_int), declared_safe=declared, safe_blocks=blocks,
-        )  # fmt: skip
+    for item in decisions(profile, ds, scope, prefix, context):
+        action = item.decision.action
         outcome = ""
-        if decision.action in (Action.SCREEN, Action.CLEAN):
-            values = elem.value if elem.VM > 1 else [elem.value]
-            texts = [str(v) for v in values if v not in (None, "")]
-            if decision.action is Action.SCREEN:
-                hit = any(holds_term(t, terms) for t in texts)
+        if action in (Action.SCREEN, Action.CLEAN):
+            try:
+                texts = [str(v) for v in as_values(peek(ds, item.tag).value)]
+            except Exception:
+                texts = []
+            if action is Action.SCREEN:
+                hit = any(holds_term(t, scope.terms) for t in texts)
                 outcome = "dummy value: holds an identifying value" if hit else "kept"
             else:
-                hit = any(holds_phi(t, terms) for t in texts)
+                hit = any(holds_phi(t, scope.terms) for t in texts)
                 outcome = "identifying text taken out" if hit else "no change"
-        out.append(PlannedElement(path, tag_int, elem.keyword, elem.VR, decision, outcome))
-        if decision.action is Action.RECURSE:
-            for item in elem.value or ():
-                _plan(item, profile, sop_class, declared, blocks, terms, path,
-                      decision.context, out)  # fmt: skip
+        out.append(PlannedElement(item.path, item.tag, item.keyword, item.vr, item.decision,
+                                  outcome))  # fmt: skip
+        if action is Action.RECURSE:
+            for child in ds[item.tag].value or ():
+                _plan(child, profile, scope, item.path, item.decision.context, out)
 
 
 def print_plan(rows: list[PlannedElement], stream: TextIO) -> None:
