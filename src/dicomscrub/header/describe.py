@@ -8,6 +8,7 @@ override, or the tool's own rule for elements the table does not list).
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from dataclasses import dataclass
 from typing import TextIO
@@ -94,5 +95,9 @@ def describe_command(args: argparse.Namespace, header: HeaderConfig) -> int:
     # The file's name is not printed: names can hold PHI.
     print(f"# {len(rows)} elements; options: {', '.join(header.options)}")
     print(f"# profile: {profile.edition}; {len(header.rules)} override rules")
-    print_plan(rows, sys.stdout)
+    try:
+        print_plan(rows, sys.stdout)
+        sys.stdout.flush()
+    except BrokenPipeError:  # piped into head or less and closed: not an error
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
     return 0
