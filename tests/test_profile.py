@@ -633,3 +633,18 @@ def test_crosswalk_does_not_block_a_second_writer_and_follows_the_latest_run(
         else []
     )
     assert [r["date_offset_days"] for r in rows_out] == ["-900"]
+
+
+def test_a_sequence_item_can_declare_its_own_private_block_safe() -> None:
+    ds = patient()
+    item = Dataset()
+    item.add_new(0x00330010, "LO", "VENDOR NESTED")
+    item.add_new(0x00331001, "DS", "4.5")
+    declared = Dataset()
+    declared.PrivateGroupReference = 0x0033
+    declared.PrivateCreatorReference = "VENDOR NESTED"
+    declared.BlockIdentifyingInformationStatus = "SAFE"
+    item.PrivateDataElementCharacteristicsSequence = Sequence([declared])
+    ds.SourceImageSequence = Sequence([item])
+    anonymizer(resolve_options(None, ["retain_safe_private"])).anonymize(ds, pixels_cleaned=False)
+    assert ds.SourceImageSequence[0][0x00331001].value == 4.5

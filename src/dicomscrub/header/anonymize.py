@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -122,6 +123,15 @@ class Scope:
     declared: frozenset[PrivateRef]
     safe_blocks: frozenset[tuple[str, int]]
 
+    def within(self, ds: Dataset) -> Scope:
+        """This scope plus what a sequence item's own (0008,0300) declares safe."""
+        if 0x00080300 not in ds:
+            return self
+        declared, blocks = declared_safe(ds)
+        return dataclasses.replace(
+            self, declared=self.declared | declared, safe_blocks=self.safe_blocks | blocks
+        )
+
     @classmethod
     def of(cls, ds: Dataset) -> Scope:
         declared, blocks = declared_safe(ds)
@@ -152,6 +162,7 @@ def decisions(
     from the tag and stored VR without decoding values; shared by the anonymiser and
     ``describe`` so that what is described is what is done."""
     creators = creators_of(ds)
+    scope = scope.within(ds)
     for tag in list(ds.keys()):
         tag_int = int(tag)
         if tag_int in PIXEL_DATA_TAGS:
