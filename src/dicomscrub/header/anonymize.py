@@ -229,7 +229,7 @@ class HeaderAnonymizer:
                 kept_blocks.add((tag >> 16, (tag & 0xFFFF) >> 8))
             if action is Action.KEEP:
                 continue  # passes through undecoded
-            if action in (Action.SCREEN, Action.CLEAN) and self._unchanged(ds, tag, action, scope):
+            if action in (Action.SCREEN, Action.CLEAN) and unchanged_by(action, ds, tag, scope):
                 continue  # looked at, nothing identifying: written back as stored
             try:
                 elem = ds[tag]
@@ -242,16 +242,6 @@ class HeaderAnonymizer:
         for tag in creator_tags:
             if (tag >> 16, tag & 0xFF) not in kept_blocks:
                 del ds[tag]
-
-    def _unchanged(self, ds: Dataset, tag: int, action: Action, scope: Scope) -> bool:
-        """True when screening or cleaning would leave the element's text as it is."""
-        try:
-            texts = [str(v) for v in as_values(peek(ds, tag).value)]
-        except Exception:
-            return False
-        if action is Action.SCREEN:
-            return not any(holds_term(t, scope.terms) for t in texts)
-        return all(clean_text(t, scope.terms) == t for t in texts)
 
     def _apply(
         self,
@@ -401,6 +391,18 @@ class HeaderAnonymizer:
             ds.LongitudinalTemporalInformationModified = "REMOVED"
         if pixels_cleaned:
             ds.BurnedInAnnotation = "NO"
+
+
+def unchanged_by(action: Action, ds: Dataset, tag: int, scope: Scope) -> bool:
+    """True when screening or cleaning the element would leave its text as it is (it
+    then stays as stored); False when it would change, or cannot be read."""
+    try:
+        texts = [str(v) for v in as_values(peek(ds, tag).value)]
+    except Exception:
+        return False
+    if action is Action.SCREEN:
+        return not any(holds_term(t, scope.terms) for t in texts)
+    return all(clean_text(t, scope.terms) == t for t in texts)
 
 
 _ITEM_TAG = b"\xfe\xff\x00\xe0"

@@ -86,8 +86,3 @@ def _remove_terms(text: str, terms: frozenset[str]) -> str:
     for start, end in reversed(spans):
         text = text[:start] + MARK + text[end:]
     return text
-
-
-def holds_phi(text: str, terms: frozenset[str]) -> bool:
-    """True when :func:`clean_text` would change ``text``."""
-    return clean_text(text, terms) != text

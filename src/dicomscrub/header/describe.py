@@ -16,12 +16,9 @@ from typing import TextIO
 from pydicom.dataset import Dataset
 
 from dicomscrub.config import HeaderConfig
-from dicomscrub.header.anonymize import Scope, as_values, decisions
-from dicomscrub.header.clean import holds_phi
-from dicomscrub.header.dictionary import peek
+from dicomscrub.header.anonymize import Scope, decisions, unchanged_by
 from dicomscrub.header.profile import Action, Context, Decision, HeaderProfile
 from dicomscrub.io.read import read_header
-from dicomscrub.terms import holds_term
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,16 +53,11 @@ def _plan(
         action = item.decision.action
         outcome = ""
         if action in (Action.SCREEN, Action.CLEAN):
-            try:
-                texts = [str(v) for v in as_values(peek(ds, item.tag).value)]
-            except Exception:
-                texts = []
+            same = unchanged_by(action, ds, item.tag, scope)
             if action is Action.SCREEN:
-                hit = any(holds_term(t, scope.terms) for t in texts)
-                outcome = "dummy value: holds an identifying value" if hit else "kept"
+                outcome = "kept" if same else "dummy value: holds an identifying value"
             else:
-                hit = any(holds_phi(t, scope.terms) for t in texts)
-                outcome = "identifying text taken out" if hit else "no change"
+                outcome = "no change" if same else "identifying text taken out"
         out.append(PlannedElement(item.path, item.tag, item.keyword, item.vr, item.decision,
                                   outcome))  # fmt: skip
         if action is Action.RECURSE:
