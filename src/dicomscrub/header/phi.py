@@ -83,6 +83,7 @@ def header_terms(ds: Dataset) -> tuple[list[str], list[str], list[str]]:
 
 
 _TEXT_VRS = frozenset({"PN", "LO", "SH", "LT", "ST", "UT", "DA", "DT", "CS", "AE", "UC"})
+_CHANGED_VRS = frozenset({"PN", "DA", "DT", "SQ"})
 
 
 @functools.lru_cache(maxsize=8192)
@@ -113,7 +114,10 @@ def _walk_text(ds: Dataset) -> Iterator[tuple[str, str, str]]:
         if not _wanted(value_tag, getattr(raw, "VR", None)):
             continue
         try:
-            elem = peek(ds, value_tag)
+            # Names and dates are replaced or shifted later anyway: decode them once, in
+            # place. Anything else is only looked at, so it stays as stored.
+            changed_later = tag_info(value_tag, getattr(raw, "VR", None))[1] in _CHANGED_VRS
+            elem = ds[tag] if changed_later else peek(ds, value_tag)
         except Exception:
             continue
         if elem.VR == "SQ":
