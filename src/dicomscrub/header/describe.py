@@ -16,21 +16,18 @@ from typing import TextIO
 from pydicom.dataset import Dataset
 
 from dicomscrub.config import HeaderConfig
-from dicomscrub.header.anonymize import Scope, decisions, unchanged_by
-from dicomscrub.header.profile import Action, Context, Decision, HeaderProfile
+from dicomscrub.header.anonymize import ElementDecision, Scope, decisions, unchanged_by
+from dicomscrub.header.profile import Action, Context, HeaderProfile
 from dicomscrub.io.read import read_header
 
 
 @dataclass(frozen=True, slots=True)
 class PlannedElement:
-    """One element and what the profile decides for it."""
+    """One element's decision, and for actions that depend on the value, what would
+    actually happen to it."""
 
-    path: tuple[str, ...]
-    tag: int
-    keyword: str
-    vr: str
-    decision: Decision
-    outcome: str  # for actions that depend on the value: what would actually happen
+    element: ElementDecision
+    outcome: str
 
 
 def plan(ds: Dataset, profile: HeaderProfile) -> list[PlannedElement]:
@@ -58,8 +55,7 @@ def _plan(
                 outcome = "kept" if same else "dummy value: holds an identifying value"
             else:
                 outcome = "no change" if same else "identifying text taken out"
-        out.append(PlannedElement(item.path, item.tag, item.keyword, item.vr, item.decision,
-                                  outcome))  # fmt: skip
+        out.append(PlannedElement(item, outcome))
         if action is Action.RECURSE:
             for child in ds[item.tag].value or ():
                 _plan(child, profile, scope, item.path, item.decision.context, out)
@@ -69,11 +65,12 @@ def print_plan(rows: list[PlannedElement], stream: TextIO) -> None:
     """A fixed-width table; nested paths are indented by depth."""
     stream.write(f"{'element':52} {'tag':11} {'VR':2}  {'action':24} why\n")
     for row in rows:
-        name = "  " * (len(row.path) - 1) + row.path[-1]
-        tag = f"({row.tag >> 16:04X},{row.tag & 0xFFFF:04X})"
-        action = row.decision.action.value
-        why = row.decision.reason + (f" -> {row.outcome}" if row.outcome else "")
-        stream.write(f"{name[:52]:52} {tag:11} {row.vr:2}  {action:24} {why}\n")
+        item = row.element
+        name = "  " * (len(item.path) - 1) + item.path[-1]
+        tag = f"({item.tag >> 16:04X},{item.tag & 0xFFFF:04X})"
+        action = item.decision.action.value
+        why = item.decision.reason + (f" -> {row.outcome}" if row.outcome else "")
+        stream.write(f"{name[:52]:52} {tag:11} {item.vr:2}  {action:24} {why}\n")
 
 
 def describe_command(args: argparse.Namespace, header: HeaderConfig) -> int:
