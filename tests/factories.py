@@ -43,7 +43,7 @@ from pydicom.datadict import (
 )
 from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.sequence import Sequence
-from pydicom.uid import CTImageStorage, ExplicitVRLittleEndian
+from pydicom.uid import CTImageStorage, ExplicitVRLittleEndian, ImplicitVRLittleEndian
 
 #: VRs whose canary is ``<TAG><nnnn>X`` (found as raw bytes anywhere in a file).
 TEXT_VRS = frozenset({"AE", "CS", "LO", "LT", "PN", "SH", "ST", "UC", "UR", "UT"})
@@ -726,3 +726,63 @@ def descriptor_phi_dataset() -> DescriptorCase:
     }
     clinical = ("CT ABDOMEN WITH CONTRAST", "AXIAL 5MM", "ABD PELVIS", "appendectomy")
     return DescriptorCase(ds, phi, clinical)
+
+
+# --------------------------------------------------------------------------- enhanced
+
+
+def enhanced_dataset(frames: int = 6, *, implicit: bool = False) -> Dataset:
+    """An enhanced CT header whose per-frame items hold what a real one holds: dated frame
+    content, positions, source image references, a private block, and (in every third
+    item) a person name and a description that quotes the patient."""
+    ds = Dataset()
+    _image_attributes(ds, pixels=False)
+    ds.SOPClassUID = "1.2.840.10008.5.1.4.1.1.2.1"  # Enhanced CT Image Storage
+    ds.SOPInstanceUID = "1.2.826.0.1.3680043.10.1.1"
+    ds.StudyInstanceUID = "1.2.826.0.1.3680043.10.1.2"
+    ds.SeriesInstanceUID = "1.2.826.0.1.3680043.10.1.3"
+    ds.PatientName = "QUILLFEATHER^ROSALIND"
+    ds.PatientID = "MRN4471920"
+    ds.PatientBirthDate = "19610304"
+    ds.StudyDate = "20240511"
+    ds.NumberOfFrames = frames
+    shared = Dataset()
+    shared.PixelMeasuresSequence = Sequence([_items(PixelSpacing=[0.5, 0.5])])
+    ds.SharedFunctionalGroupsSequence = Sequence([shared])
+    per_frame = []
+    for k in range(frames):
+        item = Dataset()
+        item.FrameContentSequence = Sequence([_items(
+            FrameAcquisitionDateTime=f"20240511{10 + k % 10:02d}0{k % 6}11.000000",
+            FrameReferenceDateTime="20240511100011",
+            StackID="1", InStackPositionNumber=k + 1, DimensionIndexValues=[1, k + 1],
+        )])  # fmt: skip
+        item.PlanePositionSequence = Sequence([_items(ImagePositionPatient=[0, 0, -k])])
+        source = _items(ReferencedSOPClassUID=CTImageStorage,
+                        ReferencedSOPInstanceUID=f"1.2.826.0.1.3680043.10.2.{k % 3}")  # fmt: skip
+        derivation = _items(SourceImageSequence=Sequence([source]))
+        if k % 3 == 0:
+            derivation.DerivationDescription = f"resampled for QUILLFEATHER on {k} May 2024"
+            observer = _items(PersonName="WHITLOCK^AMOS", ObservationDateTime="20240511")
+            item.ContentSequence = Sequence([observer])
+        else:
+            derivation.DerivationDescription = "resampled"
+        item.DerivationImageSequence = Sequence([derivation])
+        block = item.private_block(0x0021, "DICOMSCRUB TEST", create=True)
+        block.add_new(0x10, "LO", f"QUILLFEATHER slice {k}")
+        block.add_new(0x11, "DS", "0.5")
+        per_frame.append(item)
+    ds.PerFrameFunctionalGroupsSequence = Sequence(per_frame)
+    ds.file_meta = FileMetaDataset()
+    ds.file_meta.TransferSyntaxUID = ImplicitVRLittleEndian if implicit else ExplicitVRLittleEndian
+    ds.file_meta.MediaStorageSOPClassUID = ds.SOPClassUID
+    ds.file_meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
+    ds.PixelData = np.zeros(64 * frames, dtype=np.uint16).tobytes()
+    return ds
+
+
+def _items(**elements: object) -> Dataset:
+    item = Dataset()
+    for keyword, value in elements.items():
+        setattr(item, keyword, value)
+    return item

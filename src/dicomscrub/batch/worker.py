@@ -239,7 +239,7 @@ def _redact(task: RedactTask, config: DeidConfig, out_path: Path) -> FileOutcome
         boxes = [b for b in boxes if b.area]
     editor = _editor(ds, boxes, task.relpath, config) if boxes else None
     plan = None
-    if frames and (editor is not None or big_endian or needs_rewrite(ds)):
+    if frames and (editor is not None or big_endian or needs_rewrite(ds, task.path)):
         plan = plan_pixels(ds)
     previews = (
         _Previews(ds, config.output.thumbnail_px) if pixels and config.output.pdf_report else None

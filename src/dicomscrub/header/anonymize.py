@@ -11,11 +11,13 @@ from pydicom.dataelem import DataElement, RawDataElement
 from pydicom.dataset import Dataset
 from pydicom.multival import MultiValue
 from pydicom.sequence import Sequence
+from pydicom.tag import BaseTag
 
 from dicomscrub import __version__
 from dicomscrub.header.clean import clean_text
 from dicomscrub.header.dates import shift_da, shift_dt
 from dicomscrub.header.dictionary import peek, raw_info
+from dicomscrub.header.encoding import UNDEFINED
 from dicomscrub.header.options import BASIC_CODE, BY_NAME
 from dicomscrub.header.overrides import path_component
 from dicomscrub.header.phi import header_terms
@@ -32,6 +34,14 @@ from dicomscrub.header.pseudonyms import (
     Pseudonymizer,
     is_well_known_uid,
     keeps_uid,
+)
+from dicomscrub.header.rawseq import (
+    NotEncodable,
+    SequenceRewriter,
+    encoded_sequence,
+    stored_element,
+    stored_implicit,
+    written_implicit,
 )
 from dicomscrub.models import PIXEL_DATA_TAGS
 from dicomscrub.terms import holds_term, identifying_terms
@@ -122,6 +132,7 @@ class Scope:
     terms: frozenset[str]
     declared: frozenset[PrivateRef]
     safe_blocks: frozenset[tuple[str, int]]
+    implicit: bool | None = None  # how the object is written, when as it was read
 
     def within(self, ds: Dataset) -> Scope:
         """This scope plus what a sequence item's own (0008,0300) declares safe."""
@@ -140,6 +151,7 @@ class Scope:
             terms=identifying_terms(*header_terms(ds)),
             declared=declared,
             safe_blocks=blocks,
+            implicit=written_implicit(ds),
         )
 
 
@@ -185,9 +197,12 @@ def decisions(
 class HeaderAnonymizer:
     """De-identifies datasets in place with one profile and one pseudonymizer."""
 
-    def __init__(self, profile: HeaderProfile, pseudonymizer: Pseudonymizer) -> None:
+    def __init__(
+        self, profile: HeaderProfile, pseudonymizer: Pseudonymizer, *, encoded: bool = True
+    ) -> None:
         self.profile = profile
         self.pseudo = pseudonymizer
+        self.encoded = encoded  # False: every sequence is walked as pydicom objects
 
     def anonymize(self, ds: Dataset, *, pixels_cleaned: bool) -> HeaderReport:
         """Apply the profile to ``ds`` (and its file meta), then write the required attributes.
@@ -231,6 +246,8 @@ class HeaderAnonymizer:
                 continue  # passes through undecoded
             if action in (Action.SCREEN, Action.CLEAN) and unchanged_by(action, ds, tag, scope):
                 continue  # looked at, nothing identifying: written back as stored
+            if action is Action.RECURSE and self._walk_encoded(ds, item, scope, report):
+                continue
             try:
                 elem = ds[tag]
             except Exception:
@@ -242,6 +259,56 @@ class HeaderAnonymizer:
         for tag in creator_tags:
             if (tag >> 16, tag & 0xFF) not in kept_blocks:
                 del ds[tag]
+
+    def _walk_encoded(
+        self, ds: Dataset, item: ElementDecision, scope: Scope, report: HeaderReport
+    ) -> bool:
+        """De-identify a still-encoded sequence on its bytes (see ``header.rawseq``);
+        False, with nothing changed, when it must be walked as objects instead."""
+        implicit = scope.implicit
+        if not self.encoded or implicit is None or stored_implicit(ds) != implicit:
+            return False  # the writer re-encodes this level: leave it to pydicom
+        stored = stored_element(ds, item.tag)
+        if stored is None:
+            return False
+        scratch = HeaderReport(report.pseudonym, report.date_offset_days)
+        rewriter = SequenceRewriter(
+            self.profile,
+            sop_class=scope.sop_class,
+            declared=scope.declared,
+            safe_blocks=scope.safe_blocks,
+            apply=lambda holder, elem, decision, path: self._apply(
+                holder, elem, decision, scope, scratch, path
+            ),
+            plain=lambda keyword, vr, action, text: self._plain_values(
+                keyword, vr, action, text, scratch
+            ),
+            unchanged=lambda action, holder, tag: unchanged_by(action, holder, tag, scope),
+            count=scratch.count,
+            charset=ds._character_set,
+            out_encoding=ds.get("SpecificCharacterSet", "iso8859"),
+            implicit=implicit,
+        )
+        try:
+            buf, items = encoded_sequence(stored, implicit)
+            value = rewriter.items(buf, items, item.path, item.decision.context)
+        except NotEncodable as exc:
+            log.debug("sequence %08X walked as objects: %s", item.tag, exc)
+            return False
+        for name, count in scratch.counts.items():
+            report.counts[name] = report.counts.get(name, 0) + count
+        report.uids.update(scratch.uids)
+        report.identifiers.update(scratch.identifiers)
+        ds[item.tag] = RawDataElement(
+            BaseTag(item.tag),
+            None if implicit else "SQ",
+            UNDEFINED,
+            value,
+            stored.value_tell or 0,
+            implicit,
+            True,
+        )
+        return True
 
     def _apply(
         self,
@@ -313,28 +380,43 @@ class HeaderAnonymizer:
         values = as_values(elem.value)
         if not values:
             return
+        mapped = self._mapped_uids(elem.keyword, [str(v) for v in values], report)
+        elem.value = mapped[0] if len(mapped) == 1 else mapped
+
+    def _mapped_uids(self, keyword: str, values: list[str], report: HeaderReport) -> list[str]:
         mapped = []
         for value in values:
-            text = str(value).strip()
+            text = value.strip()
             # The profile already kept class and syntax UIDs it does not list; a table row
             # that says U (ManufacturerDeviceClassUID) is followed, well-known UIDs aside.
-            if is_well_known_uid(text) or elem.keyword in NEVER_REMAP_KEYWORDS:
+            if is_well_known_uid(text) or keyword in NEVER_REMAP_KEYWORDS:
                 mapped.append(text)
                 continue
             new = self.pseudo.uid(text)
             report.uids[text] = new
             mapped.append(new)
-        elem.value = mapped[0] if len(mapped) == 1 else mapped
+        return mapped
 
     def _shift(self, elem: DataElement, days: int) -> None:
         if elem.VR not in ("DA", "DT"):
             return  # a time moves with its date by whole days: unchanged
-        shift = shift_da if elem.VR == "DA" else shift_dt
         try:
             values = [str(v) for v in as_values(elem.value)]
         except Exception:
             values = []
-        _set_text(elem, [s for s in (shift(v, days) for v in values) if s])
+        _set_text(elem, _shifted(elem.VR, values, days))
+
+    def _plain_values(
+        self, keyword: str, vr: str, action: Action, text: str, report: HeaderReport
+    ) -> list[str] | None:
+        """What the element code gives a UID or date stored as ``text`` (an ASCII string
+        VR, trailing padding removed), for the encoded walk; ``None`` for any other case."""
+        values = text.split("\\") if text else []
+        if vr == "UI" and action in (Action.UID, Action.DUMMY):
+            return self._mapped_uids(keyword, values, report) if values else None
+        if vr in ("DA", "DT") and action is Action.SHIFT:
+            return _shifted(vr, values, report.date_offset_days)
+        return None
 
     def _fix_file_meta(self, ds: Dataset, report: HeaderReport) -> None:
         if getattr(ds, "preamble", None) is not None:
@@ -418,6 +500,11 @@ def _hidden_sequence(ds: Dataset, tag: int) -> bool:
         return True
     value = ds.get_item(tag).value
     return isinstance(value, bytes) and value[:4] == _ITEM_TAG
+
+
+def _shifted(vr: str, values: list[str], days: int) -> list[str]:
+    shift = shift_da if vr == "DA" else shift_dt
+    return [s for s in (shift(v, days) for v in values) if s]
 
 
 def _empty(elem: DataElement) -> None:

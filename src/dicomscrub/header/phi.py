@@ -11,10 +11,19 @@ import functools
 from collections.abc import Iterator
 
 from pydicom.datadict import tag_for_keyword
+from pydicom.dataelem import RawDataElement
 from pydicom.dataset import Dataset
 from pydicom.multival import MultiValue
 
 from dicomscrub.header.dictionary import peek, tag_info
+from dicomscrub.header.rawseq import (
+    NotEncodable,
+    encoded_sequence,
+    iter_values,
+    raw_element,
+    stored_element,
+    stored_implicit,
+)
 from dicomscrub.models import PIXEL_DATA_TAGS
 
 #: Top-level keywords copied into the sidecar's ``phi`` block when present.
@@ -113,6 +122,11 @@ def _walk_text(ds: Dataset) -> Iterator[tuple[str, str, str]]:
             continue
         if not _wanted(value_tag, getattr(raw, "VR", None)):
             continue
+        if isinstance(raw, RawDataElement) and tag_info(value_tag, raw.VR)[1] == "SQ":
+            encoded = _encoded_text(ds, value_tag)
+            if encoded is not None:
+                yield from encoded
+                continue
         try:
             # Names and dates are replaced or shifted later anyway: decode them once, in
             # place. Anything else is only looked at, so it stays as stored.
@@ -134,6 +148,42 @@ def _walk_text(ds: Dataset) -> Iterator[tuple[str, str, str]]:
             text = _text(value)
             if text:
                 yield elem.keyword, elem.VR, text
+
+
+def _encoded_text(ds: Dataset, tag: int) -> list[tuple[str, str, str]] | None:
+    """The terms of a sequence still as stored, read from its bytes so that it stays
+    encoded for the anonymiser (see ``header.rawseq``); ``None`` when it cannot be."""
+    implicit = stored_implicit(ds)
+    if implicit is None:
+        return None
+    try:
+        stored = stored_element(ds, tag)
+        if stored is None:
+            return None
+        buf, items = encoded_sequence(stored, implicit)
+    except (NotEncodable, OSError):
+        return None
+    found: list[tuple[str, str, str]] = []
+    for element, _ in iter_values(buf, items, _wanted):
+        keyword, vr = tag_info(element.tag, element.vr)
+        if vr in ("DA", "DT") and element.vr in (vr, None):  # ASCII: read as pydicom reads it
+            text = buf[element.start : element.end].decode("latin-1").rstrip("\x00 ")
+            found.extend((keyword, vr, t) for t in (v.strip() for v in text.split("\\")) if t)
+            continue
+        holder = Dataset(parent_encoding=ds._character_set)
+        holder[element.tag] = raw_element(buf, element, implicit)
+        try:
+            elem = holder[element.tag]
+            values = elem.value if elem.VM > 1 else [elem.value]
+        except Exception:
+            continue
+        if elem.VR not in _TEXT_VRS:
+            continue
+        for value in values:
+            text = _text(value)
+            if text:
+                found.append((elem.keyword, elem.VR, text))
+    return found
 
 
 def _text(value: object) -> str:

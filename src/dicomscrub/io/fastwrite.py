@@ -11,7 +11,6 @@ little endian output is handled; the caller falls back to ``dcmwrite`` otherwise
 
 from __future__ import annotations
 
-import struct
 from pathlib import Path
 
 from pydicom.dataelem import RawDataElement
@@ -24,17 +23,14 @@ from pydicom.filewriter import (
 )
 from pydicom.uid import UID, ImplicitVRLittleEndian
 
-from dicomscrub.header.dictionary import tag_info
-
-#: VRs with a 2-byte reserved field and a 4-byte length in explicit VR.
-_LONG_VRS = frozenset({"OB", "OD", "OF", "OL", "OV", "OW", "SQ", "SV", "UC", "UN", "UR", "UT",
-                       "UV"})  # fmt: skip
-#: VRs padded with NUL rather than a space.
-_NUL_PADDED = frozenset({"UI", "OB", "OD", "OF", "OL", "OV", "OW", "UN", "SV", "UV"})
-_UNDEFINED = 0xFFFFFFFF
-_ITEM = struct.pack("<HHI", 0xFFFE, 0xE000, _UNDEFINED)
-_ITEM_END = struct.pack("<HHI", 0xFFFE, 0xE00D, 0)
-_SEQ_END = struct.pack("<HHI", 0xFFFE, 0xE0DD, 0)
+from dicomscrub.header.encoding import (
+    ITEM,
+    ITEM_END,
+    SEQ_END,
+    UNDEFINED,
+    element_header,
+    encode_stored,
+)
 
 
 class Unsupported(Exception):
@@ -83,28 +79,14 @@ def _write_level(fp: DicomFileLike, ds: Dataset, parent_encoding: object, implic
             elem.is_implicit_VR != implicit or not elem.is_little_endian
         ):
             elem = ds[tag]  # stored in another encoding than the file claims: decode it
-        if isinstance(elem, RawDataElement) and elem.length != _UNDEFINED:
-            value = elem.value or b""
-            if len(value) % 2:  # values have even length; pad as pydicom does
-                vr = tag_info(int(tag), elem.VR)[1]
-                value += b"\x00" if vr in _NUL_PADDED else b" "
-            fp.write(_header(int(tag), elem.VR, len(value), implicit) + value)
+        if isinstance(elem, RawDataElement) and elem.length != UNDEFINED:
+            fp.write(encode_stored(int(tag), elem.VR, elem.value or b"", implicit))
         elif not elem.is_raw and elem.VR == "SQ":
-            fp.write(_header(int(tag), "SQ", _UNDEFINED, implicit))
+            fp.write(element_header(int(tag), "SQ", UNDEFINED, implicit))
             for item in elem.value or ():
-                fp.write(_ITEM)
+                fp.write(ITEM)
                 _write_level(fp, item, encoding, implicit)
-                fp.write(_ITEM_END)
-            fp.write(_SEQ_END)
+                fp.write(ITEM_END)
+            fp.write(SEQ_END)
         else:
             write_data_element(fp, elem, encoding)
-
-
-def _header(tag: int, vr: str | None, length: int, implicit: bool) -> bytes:
-    group, element = tag >> 16, tag & 0xFFFF
-    if implicit:
-        return struct.pack("<HHI", group, element, length)
-    code = (vr or "UN").encode("ascii")
-    if vr in _LONG_VRS:
-        return struct.pack("<HH2sHI", group, element, code, 0, length)
-    return struct.pack("<HH2sH", group, element, code, length)

@@ -130,6 +130,22 @@ def clear_unused_bits(samples: np.ndarray, ds: Dataset) -> None:
         samples &= np.asarray(mask, dtype=samples.dtype)
 
 
+def has_unused_bits(samples: np.ndarray, ds: Dataset) -> bool:
+    """True when :func:`clear_unused_bits` would change ``samples``."""
+    allocated = int(ds.BitsAllocated)
+    stored = int(ds.get("BitsStored", allocated) or allocated)
+    high = int(ds.get("HighBit", stored - 1) if ds.get("HighBit") is not None else stored - 1)
+    if stored >= allocated or samples.dtype.itemsize * 8 != allocated:
+        return False
+    if samples.dtype.kind == "i":
+        if high != stored - 1:
+            return True  # clearing refuses these: let it say so
+        limit = 1 << (stored - 1)
+        return bool(samples.size) and (int(samples.min()) < -limit or int(samples.max()) >= limit)
+    mask = ((1 << stored) - 1) << (high - stored + 1)
+    return bool(np.any(samples & np.asarray(~mask & ((1 << allocated) - 1), samples.dtype)))
+
+
 def _native_view(ds: Dataset) -> np.ndarray:
     rows, cols = int(ds.Rows), int(ds.Columns)
     spp = int(ds.get("SamplesPerPixel", 1) or 1)

@@ -47,6 +47,7 @@ from dicomscrub.io.frames import (
     check_native_length,
     clear_unused_bits,
     decode_failure,
+    has_unused_bits,
     number_of_frames,
     transfer_syntax,
 )
@@ -70,17 +71,57 @@ class PixelPlan:
     out_syntax: UID
 
 
-def needs_rewrite(ds: Dataset) -> bool:
+def needs_rewrite(ds: Dataset, source: Path | None = None) -> bool:
     """True when the pixel data must be rewritten even without boxes: bits above HighBit
-    (which may hold a retired embedded overlay) or a declared embedded overlay."""
-    allocated = int(ds.get("BitsAllocated", 0) or 0)
-    stored = int(ds.get("BitsStored", allocated) or allocated)
-    if 0 < stored < allocated and not transfer_syntax(ds).is_compressed:
-        return True
+    (which may hold a retired embedded overlay) or a declared embedded overlay.
+
+    With ``source`` (the file ``ds`` was read from, pixel data deferred), native little
+    endian data whose bits outside BitsStored are all zero already is read once to
+    show that, so it can be copied as stored instead.
+    """
     for tag in ds.keys():  # noqa: SIM118 - iteration would load deferred values
         is_bit_position = (int(tag) >> 16) & 0xFF01 == 0x6000 and int(tag) & 0xFFFF == 0x0102
         if is_bit_position and int(ds[tag].value or 0) > 0:
             return True
+    allocated = int(ds.get("BitsAllocated", 0) or 0)
+    stored = int(ds.get("BitsStored", allocated) or allocated)
+    if not 0 < stored < allocated or transfer_syntax(ds).is_compressed:
+        return False
+    return source is None or _stored_bits_unclean(source, ds)
+
+
+_SCAN_BYTES = 8 << 20
+
+
+def _stored_bits_unclean(source: Path, ds: Dataset) -> bool:
+    """True unless the stored native samples provably have nothing outside BitsStored
+    (anything this cannot read, it leaves to the rewrite)."""
+    syntax = transfer_syntax(ds)
+    raw = ds.get_item(PIXEL_DATA, keep_deferred=True)
+    bits = int(ds.BitsAllocated)
+    if (
+        syntax == ExplicitVRBigEndian
+        or syntax.is_deflated
+        or bits not in (8, 16, 32)
+        or not isinstance(raw, RawDataElement)
+        or raw.value_tell is None
+        or raw.value is not None
+        or raw.length == 0xFFFFFFFF
+    ):
+        return True
+    dtype = _geometry(ds, bits).dtype
+    step = _SCAN_BYTES - _SCAN_BYTES % dtype.itemsize
+    usable = raw.length - raw.length % dtype.itemsize
+    with source.open("rb") as src:
+        src.seek(raw.value_tell)
+        done = 0
+        while done < usable:
+            chunk = src.read(min(step, usable - done))
+            if not chunk or len(chunk) % dtype.itemsize:
+                return True
+            if has_unused_bits(np.frombuffer(chunk, dtype=dtype), ds):
+                return True
+            done += len(chunk)
     return False
 
 
