@@ -13,6 +13,7 @@ from pydicom.dataset import Dataset
 from pydicom.sequence import Sequence
 
 from dicomscrub.cli import main
+from dicomscrub.io.frames import has_unused_bits
 from dicomscrub.samples import fake_patients, make_ct, make_ultrasound
 
 SECRET = "QUILLNORA"
@@ -91,6 +92,33 @@ def test_bits_above_high_bit_that_hold_an_overlay_are_cleared(
     raw = np.frombuffer(out.PixelData, dtype="<u2")
     assert not (raw & 0xF000).any()
     assert np.array_equal(raw.reshape(arr.shape), arr & 0x0FFF)
+
+
+@pytest.mark.parametrize("stray", [True, False], ids=["stray-bit", "clean"])
+def test_undeclared_high_bits_are_found_in_the_data_and_only_then_rewritten(
+    tmp_path: Path, ink_engine: str, stray: bool
+) -> None:
+    ds = make_ct(uid_seed="hb").dataset
+    arr = np.clip(ds.pixel_array.astype(np.int32) + 1024, 0, 4095).astype(np.uint16)
+    if stray:
+        arr[-1, -1] |= 0x2000  # one sample, last in the file, no overlay declared
+    ds.PixelRepresentation = 0
+    ds.BitsStored = 12
+    ds.HighBit = 11
+    ds.PixelData = arr.tobytes()
+    save(ds, tmp_path / "in" / "ct.dcm")
+    assert run(tmp_path, ink_engine, "--no-pixels") == 0
+    raw = np.frombuffer(pydicom.dcmread(tmp_path / "out" / "ct.dcm").PixelData, dtype="<u2")
+    assert np.array_equal(raw.reshape(arr.shape), arr & 0x0FFF)
+
+
+def test_signed_samples_outside_bits_stored_are_detected(tmp_path: Path) -> None:
+    ds = Dataset()
+    ds.BitsAllocated, ds.BitsStored, ds.HighBit = 16, 12, 11
+    inside = np.array([-2048, -1, 0, 2047], dtype="<i2")
+    assert not has_unused_bits(inside, ds)
+    outside = np.array([-2049, 0, 2048, 5], dtype="<i2")
+    assert has_unused_bits(outside, ds)
 
 
 def test_meta_instance_uid_is_remapped_when_the_data_set_has_none(

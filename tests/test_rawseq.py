@@ -121,7 +121,7 @@ def test_real_files_are_the_same_walked_on_their_bytes(tmp_path: Path, realdata:
         compared += 1
         walked_encoded += any(
             isinstance(e, RawDataElement) and e.length == 0xFFFFFFFF and e.VR in ("SQ", None)
-            for e in (ds.get_item(tag, keep_deferred=True) for tag in ds.keys())
+            for e in (ds.get_item(tag, keep_deferred=True) for tag in list(ds.keys()))
         )
     assert compared > 100
     assert walked_encoded > 20  # sequences of defined length, read undecoded by pydicom
