@@ -19,6 +19,9 @@ from dicomscrub.samples import fake_patients, make_ct, make_ultrasound
 SECRET = "QUILLNORA"
 
 
+MODES = pytest.mark.parametrize("mode", [(), ("--no-pixels",)], ids=["two-pass", "header-only"])
+
+
 def run(tmp: Path, engine: str, *extra: str) -> int:
     return main(
         ["run", "--input", str(tmp / "in"), "--output", str(tmp / "out"),
@@ -187,16 +190,20 @@ def test_a_rerun_with_other_settings_or_release_folder_does_not_skip(
     assert (tmp_path / "out2" / "us.dcm").exists()
 
 
+@MODES
 def test_a_failed_file_is_printed_under_its_renamed_folder(
-    tmp_path: Path, ink_engine: str, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path, ink_engine: str, mode: tuple[str, ...], capsys: pytest.CaptureFixture[str]
 ) -> None:
     person = fake_patients(1, seed=13)[0]
     folder = tmp_path / "in" / f"{person.name_parts[0]}_{person.name_parts[1]}"
     save(make_ct(person, uid_seed="ok").dataset, folder / "ok.dcm")
     broken = make_ct(person, uid_seed="bad").dataset
     del broken.Rows
+    if mode:  # header-only runs never look at Rows: give it what they refuse instead
+        broken.FloatPixelData = bytes(4 * 16)
+        del broken.PixelData
     save(broken, folder / "bad.dcm")
-    assert run(tmp_path, ink_engine) == 1
+    assert run(tmp_path, ink_engine, *mode) == 1
     out = capsys.readouterr().out
     assert "bad.dcm" in out and person.name_parts[0] not in out
 
@@ -221,9 +228,12 @@ def _die_on_three(task: int, config: object) -> tuple[int, str]:
     return task, "ok"
 
 
-def test_the_sidecar_records_what_the_run_did(tmp_path: Path, ink_engine: str) -> None:
+@MODES
+def test_the_sidecar_records_what_the_run_did(
+    tmp_path: Path, ink_engine: str, mode: tuple[str, ...]
+) -> None:
     save(make_ct(uid_seed="sc").dataset, tmp_path / "in" / "ct.dcm")
-    assert run(tmp_path, ink_engine) == 0
+    assert run(tmp_path, ink_engine, *mode) == 0
     side = json.loads((tmp_path / "hdr" / "ct.dcm_bboxes.json").read_text())
     assert Path(side["output"]) == (tmp_path / "out" / "ct.dcm").resolve()
 
@@ -236,15 +246,16 @@ def test_an_input_inside_the_release_folder_is_refused(tmp_path: Path) -> None:
     assert code == 2
 
 
+@MODES
 def test_a_new_file_in_a_folder_renamed_by_an_earlier_run_lands_in_the_renamed_folder(
-    tmp_path: Path, ink_engine: str
+    tmp_path: Path, ink_engine: str, mode: tuple[str, ...]
 ) -> None:
     first, second = fake_patients(2, seed=17)
     folder = tmp_path / "in" / f"{first.name_parts[0]}_{first.name_parts[1]}"
     save(make_ct(first, uid_seed="a").dataset, folder / "a.dcm")
-    assert run(tmp_path, ink_engine) == 0
+    assert run(tmp_path, ink_engine, *mode) == 0
     save(make_ct(second, uid_seed="b").dataset, folder / "b.dcm")  # another patient
-    assert run(tmp_path, ink_engine) == 0
+    assert run(tmp_path, ink_engine, *mode) == 0
     released = sorted(p.relative_to(tmp_path / "out").as_posix()
                       for p in (tmp_path / "out").rglob("*.dcm"))  # fmt: skip
     assert len(released) == 2
@@ -295,13 +306,14 @@ def test_missing_frames_in_compressed_data_fail_the_file(tmp_path: Path, ink_eng
     assert not (tmp_path / "out" / "us.dcm").exists()
 
 
+@MODES
 def test_a_folder_in_the_way_of_an_output_fails_only_that_file(
-    tmp_path: Path, ink_engine: str
+    tmp_path: Path, ink_engine: str, mode: tuple[str, ...]
 ) -> None:
     save(make_ct(uid_seed="x1").dataset, tmp_path / "in" / "a.dcm")
     save(make_ct(uid_seed="x2").dataset, tmp_path / "in" / "b.dcm")
     (tmp_path / "out" / "a.dcm").mkdir(parents=True)
-    assert run(tmp_path, ink_engine) == 1
+    assert run(tmp_path, ink_engine, *mode) == 1
     assert (tmp_path / "out" / "b.dcm").is_file()
 
 
@@ -350,3 +362,24 @@ def test_the_headers_folder_and_its_subfolders_are_owner_only(
     assert len(folders) >= 3  # the root, sub/, .previews/ and .previews/sub/
     for folder in folders:
         assert stat.S_IMODE(folder.stat().st_mode) == 0o700, folder
+
+
+@MODES
+def test_outputs_move_to_their_renamed_folder_and_nothing_is_left_staged(
+    tmp_path: Path, ink_engine: str, mode: tuple[str, ...]
+) -> None:
+    person = fake_patients(1, seed=23)[0]
+    folder = tmp_path / "in" / f"{person.name_parts[0]}_{person.name_parts[1]}" / "series"
+    for n in range(3):
+        save(make_ct(person, uid_seed=f"st{n}").dataset, folder / f"im{n}.dcm")
+    assert run(tmp_path, ink_engine, *mode) == 0
+    names = sorted(p.relative_to(tmp_path / "out").as_posix()
+                   for p in (tmp_path / "out").rglob("*") if p.is_file())  # fmt: skip
+    assert len(names) == 3 and all(n.endswith(".dcm") for n in names)
+    assert all(person.name_parts[0] not in n for n in names)
+    assert not list((tmp_path / "out").rglob(".dicomscrub-staging"))
+    for n in range(3):
+        rel = f"{folder.relative_to(tmp_path / 'in').as_posix()}/im{n}.dcm"
+        side = json.loads((tmp_path / "hdr" / f"{rel}_bboxes.json").read_text())
+        assert Path(side["output"]).is_file()
+        assert Path(side["output"]).relative_to((tmp_path / "out").resolve()).as_posix() in names

@@ -134,6 +134,17 @@ class FileOutcome:
     after: Thumbnail | None = None
     preview: str = ""  # path of the stored thumbnails, when kept on disk instead
     crosswalk: CrosswalkRows | None = None  # handed to the main process, then dropped
+    flagged: tuple[int, ...] = ()  # single-pass runs: relpath components holding its PHI
+    sidecar: StagedSidecar | None = None  # single-pass runs: written by the main process
+
+
+@dataclass(frozen=True, slots=True)
+class StagedSidecar:
+    """What a single-pass (header-only) worker learnt for the sidecar, which the main
+    process writes once the file's release path is known."""
+
+    signature: str
+    phi: dict[str, str]
 
 
 @dataclass(frozen=True, slots=True)

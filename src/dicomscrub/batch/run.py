@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import os
+import shutil
 from collections import defaultdict
 from collections.abc import Callable, Iterable
 from dataclasses import replace
@@ -12,7 +14,7 @@ from pathlib import Path, PurePosixPath
 
 from dicomscrub.audit.crosswalk import Crosswalk
 from dicomscrub.audit.resume import entry_for, fingerprint, load_index, save_index, still_valid
-from dicomscrub.audit.sidecar import sidecar_path
+from dicomscrub.audit.sidecar import sidecar_path, write_sidecar
 from dicomscrub.batch.discover import discover
 from dicomscrub.batch.executors import CRASH_REASON, run_tasks
 from dicomscrub.batch.paths import generic_flags, prefixes_of, release_relpath
@@ -25,6 +27,7 @@ from dicomscrub.batch.worker import (
     redact_file,
 )
 from dicomscrub.config import DeidConfig
+from dicomscrub.errors import DicomScrubError, OutputError
 from dicomscrub.header.keys import load_or_create_key
 from dicomscrub.header.pseudonyms import Pseudonymizer
 from dicomscrub.io.write import prepare_folders
@@ -34,6 +37,9 @@ from dicomscrub.pixels.ocr.base import get_engine
 from dicomscrub.report.previews import preview_path
 
 log = logging.getLogger(__name__)
+
+#: Where single-pass runs write outputs before they know their release names.
+STAGING = ".dicomscrub-staging"
 
 #: A progress callback: (pass name, finished, total).
 Progress = Callable[[str, int, int], None]
@@ -92,6 +98,51 @@ def run_batch(
         else:
             todo.append(DetectTask(path, relpath))
 
+    if config.pixels.enabled:
+        tasks, flags_of = _two_passes(todo, previous, config, pseudo, flagged, outcomes, progress)
+    else:
+        tasks, flags_of = _single_pass(todo, config, pseudo, flagged, outcomes, progress)
+    outcomes.sort(key=lambda o: o.relpath)
+    _sweep_partial_outputs(out.output, tasks)
+    paths = {task.relpath: task.path for task in todo}
+    save_index(
+        out.headers,
+        index,
+        finished={
+            o.relpath: entry_for(digest, paths[o.relpath], flags_of[o.relpath])
+            for o in outcomes
+            if o.status is Status.DONE
+        },
+        failed=(o.relpath for o in outcomes if o.status is Status.FAILED),
+    )
+    failures = tuple(
+        (o.release_relpath or o.relpath, o.reason) for o in outcomes if o.status is Status.FAILED
+    )
+    summary = RunSummary(
+        discovered=len(found.files),
+        done=sum(o.status is Status.DONE for o in outcomes),
+        skipped=sum(o.status is Status.SKIPPED for o in outcomes),
+        failed=len(failures),
+        not_dicom=found.not_dicom + found.dicomdirs,
+        frames=sum(o.num_frames for o in outcomes if o.status is Status.DONE),
+        boxes=sum(len(o.boxes) for o in outcomes if o.status is Status.DONE),
+        failures=failures,
+        ignored=found.skipped,
+    )
+    return summary, outcomes
+
+
+def _two_passes(
+    todo: list[DetectTask],
+    previous: list[dict[str, object]],
+    config: DeidConfig,
+    pseudo: Pseudonymizer,
+    flagged: set[tuple[str, ...]],
+    outcomes: list[FileOutcome],
+    progress: Progress | None,
+) -> tuple[list[RedactTask], dict[str, tuple[int, ...]]]:
+    """Detect boxes on every file, pool them per group, then redact and write."""
+    out = config.output
     detected = _collect(
         run_tasks(detect_file, todo, config, _detect_crashed), "detect", len(todo), progress
     )
@@ -139,34 +190,103 @@ def run_batch(
             outcomes.append(
                 replace(outcome, release_relpath=shown_as[outcome.relpath], crosswalk=None)
             )
-    outcomes.sort(key=lambda o: o.relpath)
-    _sweep_partial_outputs(out.output, tasks)
-    paths = {task.relpath: task.path for task in todo}
-    save_index(
-        out.headers,
-        index,
-        finished={
-            o.relpath: entry_for(digest, paths[o.relpath], by_rel[o.relpath].flagged)
-            for o in outcomes
-            if o.status is Status.DONE
-        },
-        failed=(o.relpath for o in outcomes if o.status is Status.FAILED),
+    return tasks, {d.relpath: d.flagged for d in detected}
+
+
+def _single_pass(
+    todo: list[DetectTask],
+    config: DeidConfig,
+    pseudo: Pseudonymizer,
+    flagged: set[tuple[str, ...]],
+    outcomes: list[FileOutcome],
+    progress: Progress | None,
+) -> tuple[list[RedactTask], dict[str, tuple[int, ...]]]:
+    """Header-only runs: every file is read once and written to a staging folder in the
+    release folder (PHI-free names); once every file's path flags are known, each output
+    is moved to its release path and its sidecar written."""
+    out = config.output
+    staging = out.output / STAGING
+    shutil.rmtree(staging, ignore_errors=True)  # left by a run that was killed
+    tasks = [
+        RedactTask(
+            path=task.path,
+            relpath=task.relpath,
+            out_relpath=f"{STAGING}/{_staged_name(task.relpath)}",
+            boxes=(),
+            leaf_union=False,
+            leaf_key=leaf_key_of(task.relpath),
+            signature="",
+            staged=True,
+        )
+        for task in todo
+    ]
+    done = _collect(
+        run_tasks(redact_file, tasks, config, _redact_crashed(out.output)),
+        "redact",
+        len(tasks),
+        progress,
     )
-    failures = tuple(
-        (o.release_relpath or o.relpath, o.reason) for o in outcomes if o.status is Status.FAILED
-    )
-    summary = RunSummary(
-        discovered=len(found.files),
-        done=sum(o.status is Status.DONE for o in outcomes),
-        skipped=sum(o.status is Status.SKIPPED for o in outcomes),
-        failed=len(failures),
-        not_dicom=found.not_dicom + found.dicomdirs,
-        frames=sum(o.num_frames for o in outcomes if o.status is Status.DONE),
-        boxes=sum(len(o.boxes) for o in outcomes if o.status is Status.DONE),
-        failures=failures,
-        ignored=found.skipped,
-    )
-    return summary, outcomes
+    for outcome in done:
+        flagged.update(prefixes_of(outcome.relpath, outcome.flagged))
+    sources = {t.relpath: t.path for t in tasks}
+    with Crosswalk(out.headers) as crosswalk:
+        for outcome in done:
+            outcomes.append(_release(outcome, sources[outcome.relpath], config, pseudo, flagged,
+                                     crosswalk))  # fmt: skip
+    shutil.rmtree(staging, ignore_errors=True)
+    return tasks, {o.relpath: o.flagged for o in done}
+
+
+def _release(
+    outcome: FileOutcome,
+    source: Path,
+    config: DeidConfig,
+    pseudo: Pseudonymizer,
+    flagged: set[tuple[str, ...]],
+    crosswalk: Crosswalk,
+) -> FileOutcome:
+    """Move one staged output to its release path and write its sidecar."""
+    out = config.output
+    relpath = outcome.relpath
+    if outcome.status is not Status.DONE or outcome.sidecar is None:
+        shown = release_relpath(relpath, flagged | generic_flags(relpath), pseudo)
+        if outcome.reason == CRASH_REASON and not outcome.flagged:
+            shown = str(PurePosixPath(shown).parent / "<file name withheld>")
+        _remove_earlier_output(out.headers, relpath, out.output)
+        return replace(outcome, release_relpath=shown, sidecar=None, crosswalk=None)
+    shown = release_relpath(relpath, flagged, pseudo)
+    staged, final = Path(outcome.output), out.output / shown
+    try:
+        if final.resolve() == source.resolve():
+            raise OutputError("the output path is the input file itself")
+        final.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(staged, final)
+        write_sidecar(
+            out.headers,
+            relpath,
+            source=source.resolve(),
+            output=final.resolve(),
+            num_frames=outcome.num_frames,
+            boxes=(),
+            leaf_union=False,
+            leaf_key=leaf_key_of(relpath),
+            signature=outcome.sidecar.signature,
+            phi=outcome.sidecar.phi,
+        )
+    except (OSError, DicomScrubError) as exc:
+        _unlink_quietly(staged)
+        if final.resolve() != source.resolve():
+            _unlink_quietly(final)
+        reason = str(exc) if isinstance(exc, DicomScrubError) else "could not move the output"
+        return FileOutcome(relpath, Status.FAILED, reason=reason, release_relpath=shown)
+    if outcome.crosswalk is not None:
+        crosswalk.add(outcome.crosswalk)
+    return replace(outcome, output=str(final), release_relpath=shown, crosswalk=None, sidecar=None)
+
+
+def _staged_name(relpath: str) -> str:
+    """A PHI-free, unique staging file name for one input file."""
+    return hashlib.sha256(relpath.encode("utf-8", "surrogateescape")).hexdigest()[:32] + ".dcm"
 
 
 def _group_boxes(

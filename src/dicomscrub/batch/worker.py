@@ -51,7 +51,15 @@ from dicomscrub.io.write import (
     to_little_endian,
     write_dataset,
 )
-from dicomscrub.models import BBox, CrosswalkRows, DetectResult, FileOutcome, Status, Thumbnail
+from dicomscrub.models import (
+    BBox,
+    CrosswalkRows,
+    DetectResult,
+    FileOutcome,
+    StagedSidecar,
+    Status,
+    Thumbnail,
+)
 from dicomscrub.pixels.detect import detect_phi_boxes
 from dicomscrub.pixels.ocr.base import get_engine
 from dicomscrub.pixels.phi_policy import PhiMatcher
@@ -97,6 +105,10 @@ class RedactTask:
     leaf_union: bool
     leaf_key: str
     signature: str
+    #: A single pass (header-only runs): ``out_relpath`` is a staging name, the worker
+    #: also finds the file's PHI in its path, and the main process moves the output and
+    #: writes the sidecar once every file's path flags are known.
+    staged: bool = False
 
 
 def leaf_key_of(relpath: str) -> str:
@@ -202,8 +214,9 @@ def redact_file(task: RedactTask, config: DeidConfig) -> FileOutcome:
     """
     quiet_third_party()
     out_path = config.output.output / task.out_relpath
+    flagged: list[int] = []  # known as soon as the header is read, kept if it fails later
     try:
-        return _redact(task, config, out_path)
+        return _redact(task, config, out_path, flagged)
     except Exception as exc:
         log.debug("file failed: %s", type(exc).__name__)
         try:
@@ -211,13 +224,19 @@ def redact_file(task: RedactTask, config: DeidConfig) -> FileOutcome:
                 out_path.unlink(missing_ok=True)
         except OSError:
             log.warning("could not remove the output of a failed file")
-        return FileOutcome(task.relpath, Status.FAILED, reason=_reason(exc))
+        return FileOutcome(task.relpath, Status.FAILED, reason=_reason(exc), flagged=tuple(flagged))
 
 
-def _redact(task: RedactTask, config: DeidConfig, out_path: Path) -> FileOutcome:
+def _redact(
+    task: RedactTask, config: DeidConfig, out_path: Path, flagged: list[int]
+) -> FileOutcome:
     if out_path.resolve() == task.path.resolve():
         raise OutputError("the output path is the input file itself")
     ds = read_header(task.path)  # pixel data stays on disk
+    terms = None
+    if task.staged:  # no detect pass ran: find the file's PHI in its path here
+        terms = header_terms(ds)
+        flagged.extend(flagged_components(task.relpath, PhiMatcher.from_header(*terms)))
     if transfer_syntax(ds).is_deflated:
         ds = read_full(task.path)  # a deflated stream cannot be read at an offset
     phi = sidecar_phi(ds)
@@ -257,7 +276,10 @@ def _redact(task: RedactTask, config: DeidConfig, out_path: Path) -> FileOutcome
         # header; the whole header is copied only for the in-memory path.
         source_header = copy.deepcopy(ds) if plan.mode == "memory" else _pixel_source(ds)
     # Only a file whose pixels were actually redacted is declared free of burned-in text.
-    report = _anonymizer(config.header, config.key_path).anonymize(ds, pixels_cleaned=bool(boxes))
+    signature = transducer_signature(ds) if task.staged else task.signature
+    report = _anonymizer(config.header, config.key_path).anonymize(
+        ds, pixels_cleaned=bool(boxes), terms=terms
+    )
     crosswalk = _crosswalk_rows(phi, report, identity)
     if big_endian:
         to_little_endian(ds)
@@ -279,18 +301,22 @@ def _redact(task: RedactTask, config: DeidConfig, out_path: Path) -> FileOutcome
             )
     else:
         _write_in_memory(out_path, task.path, ds, source_header, editor if plan else None, previews)
-    write_sidecar(
-        config.output.headers,
-        task.relpath,
-        source=task.path.resolve(),
-        output=out_path.resolve(),
-        num_frames=frames,
-        boxes=task.boxes,
-        leaf_union=task.leaf_union,
-        leaf_key=task.leaf_key,
-        signature=task.signature,
-        phi=phi,
-    )
+    staged = None
+    if task.staged:
+        staged = StagedSidecar(signature=signature, phi=phi)
+    else:
+        write_sidecar(
+            config.output.headers,
+            task.relpath,
+            source=task.path.resolve(),
+            output=out_path.resolve(),
+            num_frames=frames,
+            boxes=task.boxes,
+            leaf_union=task.leaf_union,
+            leaf_key=task.leaf_key,
+            signature=signature,
+            phi=phi,
+        )
     preview = ""
     if previews is not None and previews.ready:
         preview = save_previews(config.output.headers, task.relpath, *previews.pair())
@@ -302,6 +328,8 @@ def _redact(task: RedactTask, config: DeidConfig, out_path: Path) -> FileOutcome
         boxes=task.boxes,
         preview=preview,
         crosswalk=crosswalk,
+        flagged=tuple(flagged),
+        sidecar=staged,
     )
 
 

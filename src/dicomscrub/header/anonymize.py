@@ -144,11 +144,11 @@ class Scope:
         )
 
     @classmethod
-    def of(cls, ds: Dataset) -> Scope:
+    def of(cls, ds: Dataset, terms: tuple[list[str], list[str], list[str]] | None = None) -> Scope:
         declared, blocks = declared_safe(ds)
         return cls(
             sop_class=str(ds.get("SOPClassUID", "") or ""),
-            terms=identifying_terms(*header_terms(ds)),
+            terms=identifying_terms(*(terms if terms is not None else header_terms(ds))),
             declared=declared,
             safe_blocks=blocks,
             implicit=written_implicit(ds),
@@ -204,17 +204,24 @@ class HeaderAnonymizer:
         self.pseudo = pseudonymizer
         self.encoded = encoded  # False: every sequence is walked as pydicom objects
 
-    def anonymize(self, ds: Dataset, *, pixels_cleaned: bool) -> HeaderReport:
+    def anonymize(
+        self,
+        ds: Dataset,
+        *,
+        pixels_cleaned: bool,
+        terms: tuple[list[str], list[str], list[str]] | None = None,
+    ) -> HeaderReport:
         """Apply the profile to ``ds`` (and its file meta), then write the required attributes.
 
-        ``pixels_cleaned`` says the pixel step removed burned-in text from this object.
+        ``pixels_cleaned`` says the pixel step removed burned-in text from this object;
+        ``terms`` are its :func:`header_terms` when the caller has them already.
         """
         identity = patient_identity(ds)
         report = HeaderReport(
             pseudonym=self.pseudo.patient(identity),
             date_offset_days=self.pseudo.date_offset_days(identity),
         )
-        scope = Scope.of(ds)
+        scope = Scope.of(ds, terms)
         self._walk(ds, scope, report, (), Context.NORMAL)
         self._fix_file_meta(ds, report)
         self._mark(ds, pixels_cleaned=pixels_cleaned)
