@@ -72,6 +72,7 @@ from dicomscrub.pixels.redact import (
 )
 from dicomscrub.pixels.render import thumbnail_rgb, to_display
 from dicomscrub.report.previews import save_previews
+from dicomscrub.terms import identifying_terms
 
 log = logging.getLogger(__name__)
 
@@ -235,8 +236,8 @@ def _redact(
     ds = read_header(task.path)  # pixel data stays on disk
     terms = None
     if task.staged:  # no detect pass ran: find the file's PHI in its path here
-        terms = header_terms(ds)
-        flagged.extend(flagged_components(task.relpath, PhiMatcher.from_header(*terms)))
+        terms = identifying_terms(*header_terms(ds))
+        flagged.extend(flagged_components(task.relpath, PhiMatcher(terms)))
     if transfer_syntax(ds).is_deflated:
         ds = read_full(task.path)  # a deflated stream cannot be read at an offset
     phi = sidecar_phi(ds)

@@ -144,11 +144,11 @@ class Scope:
         )
 
     @classmethod
-    def of(cls, ds: Dataset, terms: tuple[list[str], list[str], list[str]] | None = None) -> Scope:
+    def of(cls, ds: Dataset, terms: frozenset[str] | None = None) -> Scope:
         declared, blocks = declared_safe(ds)
         return cls(
             sop_class=str(ds.get("SOPClassUID", "") or ""),
-            terms=identifying_terms(*(terms if terms is not None else header_terms(ds))),
+            terms=terms if terms is not None else identifying_terms(*header_terms(ds)),
             declared=declared,
             safe_blocks=blocks,
             implicit=written_implicit(ds),
@@ -209,12 +209,12 @@ class HeaderAnonymizer:
         ds: Dataset,
         *,
         pixels_cleaned: bool,
-        terms: tuple[list[str], list[str], list[str]] | None = None,
+        terms: frozenset[str] | None = None,
     ) -> HeaderReport:
         """Apply the profile to ``ds`` (and its file meta), then write the required attributes.
 
         ``pixels_cleaned`` says the pixel step removed burned-in text from this object;
-        ``terms`` are its :func:`header_terms` when the caller has them already.
+        ``terms`` are its identifying terms when the caller has them already.
         """
         identity = patient_identity(ds)
         report = HeaderReport(

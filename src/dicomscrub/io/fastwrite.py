@@ -67,7 +67,7 @@ def save_fast(ds: Dataset, path: Path) -> None:
 
 
 def _write_level(fp: DicomFileLike, ds: Dataset, parent_encoding: object, implicit: bool) -> None:
-    if ds.original_encoding != (implicit, True) or (ds.original_character_set != ds._character_set):
+    if not (_as_read(ds, implicit) or _made_here(ds)):
         write_dataset(fp, ds, parent_encoding)  # type: ignore[arg-type]
         return
     encoding = ds.get("SpecificCharacterSet", parent_encoding)
@@ -90,3 +90,21 @@ def _write_level(fp: DicomFileLike, ds: Dataset, parent_encoding: object, implic
             fp.write(SEQ_END)
         else:
             write_data_element(fp, elem, encoding)
+
+
+def _as_read(ds: Dataset, implicit: bool) -> bool:
+    """Read in the output's encoding and character set: stored values are still valid."""
+    return ds.original_encoding == (implicit, True) and (
+        ds.original_character_set == ds._character_set
+    )
+
+
+def _made_here(ds: Dataset) -> bool:
+    """Built in memory (an item the anonymiser added, say) from decoded elements whose VR
+    needs no resolving: pydicom's own writer would write each element just the same."""
+    if ds.original_encoding != (None, None) or "SpecificCharacterSet" in ds:
+        return False
+    return all(
+        not isinstance(elem, RawDataElement) and elem.VR is not None and len(elem.VR) == 2
+        for elem in (ds.get_item(tag) for tag in ds.keys())  # noqa: SIM118
+    )

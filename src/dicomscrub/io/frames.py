@@ -142,8 +142,11 @@ def has_unused_bits(samples: np.ndarray, ds: Dataset) -> bool:
             return True  # clearing refuses these: let it say so
         limit = 1 << (stored - 1)
         return bool(samples.size) and (int(samples.min()) < -limit or int(samples.max()) >= limit)
+    if not samples.size:
+        return False
     mask = ((1 << stored) - 1) << (high - stored + 1)
-    return bool(np.any(samples & np.asarray(~mask & ((1 << allocated) - 1), samples.dtype)))
+    every_bit = int(np.bitwise_or.reduce(samples, axis=None))  # one pass, no temporary
+    return bool(every_bit & ~mask & ((1 << allocated) - 1))
 
 
 def _native_view(ds: Dataset) -> np.ndarray:

@@ -112,16 +112,18 @@ def _stored_bits_unclean(source: Path, ds: Dataset) -> bool:
     dtype = _geometry(ds, bits).dtype
     step = _SCAN_BYTES - _SCAN_BYTES % dtype.itemsize
     usable = raw.length - raw.length % dtype.itemsize
-    with source.open("rb") as src:
+    buffer = bytearray(min(step, usable))
+    view = memoryview(buffer)
+    with source.open("rb", buffering=0) as src:
         src.seek(raw.value_tell)
         done = 0
         while done < usable:
-            chunk = src.read(min(step, usable - done))
-            if not chunk or len(chunk) % dtype.itemsize:
+            got = src.readinto(view[: min(step, usable - done)])
+            if not got or got % dtype.itemsize:
                 return True
-            if has_unused_bits(np.frombuffer(chunk, dtype=dtype), ds):
+            if has_unused_bits(np.frombuffer(view[:got], dtype=dtype), ds):
                 return True
-            done += len(chunk)
+            done += got
     return False
 
 

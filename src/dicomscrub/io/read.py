@@ -32,10 +32,13 @@ def sniff(path: Path) -> str:
     """
     try:
         with path.open("rb") as fh:
-            head = fh.read(132)
+            head = fh.read(_HEAD_BYTES)
     except OSError:
         return FileKind.NOT_DICOM
-    if len(head) == 132 and head[128:132] == b"DICM":
+    if len(head) >= 132 and head[128:132] == b"DICM":
+        sop_class = _meta_sop_class(head)
+        if sop_class is not None and path.name.upper() != "DICOMDIR":
+            return FileKind.DICOMDIR if sop_class == DICOMDIR_SOP_CLASS else FileKind.DICOM
         return _dicomdir_or_dicom(path)
     if len(head) < 8:
         return FileKind.NOT_DICOM
@@ -50,6 +53,32 @@ def sniff(path: Path) -> str:
     if not any(k in ds for k in _IDENTIFYING):
         return FileKind.NOT_DICOM
     return _dicomdir_or_dicom(path, ds)
+
+
+_HEAD_BYTES = 4096
+_META_ELEMENT = struct.Struct("<HH2sH")
+
+
+def _meta_sop_class(head: bytes) -> str | None:
+    """MediaStorageSOPClassUID from the file meta group (explicit VR little endian right
+    after ``DICM``), or ``None`` when it cannot be read from these bytes alone."""
+    pos = 132
+    while pos + 8 <= len(head):
+        group, element, vr, length = _META_ELEMENT.unpack_from(head, pos)
+        if group != 0x0002:
+            return None
+        pos += 8
+        if vr in (b"OB", b"OW", b"OF", b"SQ", b"UT", b"UN"):
+            if pos + 4 > len(head):
+                return None
+            length = struct.unpack_from("<I", head, pos)[0]
+            pos += 4
+        if pos + length > len(head):
+            return None
+        if element == 0x0002:
+            return head[pos : pos + length].decode("ascii", "replace").rstrip("\x00 ")
+        pos += length
+    return None
 
 
 def _dicomdir_or_dicom(path: Path, ds: Dataset | None = None) -> str:
