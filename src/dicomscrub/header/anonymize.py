@@ -17,7 +17,7 @@ from dicomscrub import __version__
 from dicomscrub.header.clean import clean_text
 from dicomscrub.header.dates import shift_da, shift_dt
 from dicomscrub.header.dictionary import peek, raw_info
-from dicomscrub.header.encoding import UNDEFINED
+from dicomscrub.header.encoding import UNDEFINED, encode_text_values
 from dicomscrub.header.options import BASIC_CODE, BY_NAME
 from dicomscrub.header.overrides import path_component
 from dicomscrub.header.phi import header_terms
@@ -255,6 +255,8 @@ class HeaderAnonymizer:
                 continue  # looked at, nothing identifying: written back as stored
             if action is Action.RECURSE and self._walk_encoded(ds, item, scope, report):
                 continue
+            if self._set_encoded(ds, item, scope, report):
+                continue
             try:
                 elem = ds[tag]
             except Exception:
@@ -287,8 +289,8 @@ class HeaderAnonymizer:
             apply=lambda holder, elem, decision, path: self._apply(
                 holder, elem, decision, scope, scratch, path
             ),
-            plain=lambda keyword, vr, action, text: self._plain_values(
-                keyword, vr, action, text, scratch
+            plain=lambda keyword, vr, action, stored: self._plain_values(
+                keyword, vr, action, stored, scratch
             ),
             unchanged=lambda action, holder, tag: unchanged_by(action, holder, tag, scope),
             count=scratch.count,
@@ -374,14 +376,17 @@ class HeaderAnonymizer:
 
     def _pseudo_id(self, elem: DataElement, report: HeaderReport) -> None:
         values = [str(v).strip() for v in as_values(elem.value)]
+        _set_text(elem, self._tokens(elem.keyword, values, report))
+
+    def _tokens(self, keyword: str, values: list[str], report: HeaderReport) -> list[str]:
         tokens = []
         for value in values:
             if not value:
                 continue
             token = self.pseudo.identifier(value)
-            report.identifiers[(elem.keyword, value)] = token
+            report.identifiers[(keyword, value)] = token
             tokens.append(token)
-        _set_text(elem, tokens)
+        return tokens
 
     def _remap_uids(self, elem: DataElement, report: HeaderReport) -> None:
         values = as_values(elem.value)
@@ -414,16 +419,54 @@ class HeaderAnonymizer:
         _set_text(elem, _shifted(elem.VR, values, days))
 
     def _plain_values(
-        self, keyword: str, vr: str, action: Action, text: str, report: HeaderReport
+        self, keyword: str, vr: str, action: Action, stored: bytes, report: HeaderReport
     ) -> list[str] | None:
-        """What the element code gives a UID or date stored as ``text`` (an ASCII string
-        VR, trailing padding removed), for the encoded walk; ``None`` for any other case."""
+        """The new values the element code gives an element stored as ``stored``, for the
+        actions whose result is plain ASCII text decided without pydicom's decoding (an
+        emptied value, the pseudonym, a UID, a shifted date, an identifier's token);
+        ``None`` for anything else, which is then decoded and changed as an object."""
+        if action is Action.EMPTY and vr != "SQ":
+            return []
+        if action is Action.PSEUDONYM and vr == "PN":
+            return [report.pseudonym]
+        if not stored.isascii() or b"\x1b" in stored:
+            return None  # a character set could read these bytes otherwise
+        text = stored.decode("ascii").rstrip("\x00 ")
         values = text.split("\\") if text else []
         if vr == "UI" and action in (Action.UID, Action.DUMMY):
             return self._mapped_uids(keyword, values, report) if values else None
         if vr in ("DA", "DT") and action is Action.SHIFT:
             return _shifted(vr, values, report.date_offset_days)
+        if vr in ("LO", "SH") and action is Action.PSEUDO_ID:
+            tokens = self._tokens(keyword, [v.strip() for v in values], report)
+            return [t[: MAX_LENGTH[vr]] for t in tokens]
         return None
+
+    def _set_encoded(
+        self, ds: Dataset, item: ElementDecision, scope: Scope, report: HeaderReport
+    ) -> bool:
+        """Replace a still-encoded element by its new encoded value when
+        :meth:`_plain_values` can give it (byte for byte what the object code writes);
+        False, with nothing changed, otherwise."""
+        if not self.encoded or scope.implicit is None:
+            return False
+        stored = ds.get_item(item.tag, keep_deferred=True)
+        if (
+            not isinstance(stored, RawDataElement)
+            or stored.value is None
+            or stored.length == UNDEFINED
+            or stored.is_implicit_VR != scope.implicit
+            or not stored.is_little_endian
+            or stored.VR not in (item.vr, None)
+        ):
+            return False
+        values = self._plain_values(item.keyword, item.vr, item.decision.action, stored.value,
+                                    report)  # fmt: skip
+        if values is None:
+            return False
+        data = encode_text_values(item.vr, values)
+        ds[item.tag] = stored._replace(length=len(data), value=data)
+        return True
 
     def _fix_file_meta(self, ds: Dataset, report: HeaderReport) -> None:
         if getattr(ds, "preamble", None) is not None:

@@ -39,3 +39,12 @@ def encode_stored(tag: int, vr: str | None, value: bytes, implicit: bool) -> byt
     if len(value) % 2:
         value += b"\x00" if tag_info(tag, vr)[1] in NUL_PADDED else b" "
     return element_header(tag, vr, len(value), implicit) + value
+
+
+def encode_text_values(vr: str, values: list[str]) -> bytes:
+    """ASCII string values as pydicom writes them: joined by backslashes, padded to even
+    length (NUL for UI, a space otherwise)."""
+    data = "\\".join(values).encode("ascii")
+    if len(data) % 2:
+        data += b"\x00" if vr == "UI" else b" "
+    return data

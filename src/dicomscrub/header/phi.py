@@ -92,7 +92,6 @@ def header_terms(ds: Dataset) -> tuple[list[str], list[str], list[str]]:
 
 
 _TEXT_VRS = frozenset({"PN", "LO", "SH", "LT", "ST", "UT", "DA", "DT", "CS", "AE", "UC"})
-_CHANGED_VRS = frozenset({"PN", "DA", "DT", "SQ"})
 
 
 @functools.lru_cache(maxsize=8192)
@@ -122,16 +121,25 @@ def _walk_text(ds: Dataset) -> Iterator[tuple[str, str, str]]:
             continue
         if not _wanted(value_tag, getattr(raw, "VR", None)):
             continue
-        if isinstance(raw, RawDataElement) and tag_info(value_tag, raw.VR)[1] == "SQ":
+        keyword, vr = tag_info(value_tag, getattr(raw, "VR", None))
+        if isinstance(raw, RawDataElement) and vr == "SQ":
             encoded = _encoded_text(ds, value_tag)
             if encoded is not None:
                 yield from encoded
                 continue
+        if (
+            isinstance(raw, RawDataElement)
+            and vr in ("DA", "DT")
+            and raw.VR in (vr, None)
+            and raw.value is not None
+        ):
+            yield from _date_texts(keyword, vr, raw.value)
+            continue
         try:
-            # Names and dates are replaced or shifted later anyway: decode them once, in
-            # place. Anything else is only looked at, so it stays as stored.
-            changed_later = tag_info(value_tag, getattr(raw, "VR", None))[1] in _CHANGED_VRS
-            elem = ds[tag] if changed_later else peek(ds, value_tag)
+            # Only looked at: the element stays as stored, for the anonymiser to change
+            # on its bytes or decode itself. Sequences are decoded in place (their items
+            # must belong to the data set).
+            elem = ds[tag] if vr == "SQ" else peek(ds, value_tag)
         except Exception:
             continue
         if elem.VR == "SQ":
@@ -166,9 +174,8 @@ def _encoded_text(ds: Dataset, tag: int) -> list[tuple[str, str, str]] | None:
     found: list[tuple[str, str, str]] = []
     for element, _ in iter_values(buf, items, _wanted):
         keyword, vr = tag_info(element.tag, element.vr)
-        if vr in ("DA", "DT") and element.vr in (vr, None):  # ASCII: read as pydicom reads it
-            text = buf[element.start : element.end].decode("latin-1").rstrip("\x00 ")
-            found.extend((keyword, vr, t) for t in (v.strip() for v in text.split("\\")) if t)
+        if vr in ("DA", "DT") and element.vr in (vr, None):
+            found.extend(_date_texts(keyword, vr, buf[element.start : element.end]))
             continue
         holder = Dataset(parent_encoding=ds._character_set)
         holder[element.tag] = raw_element(buf, element, implicit)
@@ -184,6 +191,14 @@ def _encoded_text(ds: Dataset, tag: int) -> list[tuple[str, str, str]] | None:
             if text:
                 found.append((elem.keyword, elem.VR, text))
     return found
+
+
+def _date_texts(keyword: str, vr: str, stored: bytes) -> Iterator[tuple[str, str, str]]:
+    """The values of a stored DA or DT element, read as pydicom reads them (latin-1)."""
+    text = stored.decode("latin-1").rstrip("\x00 ")
+    for value in text.split("\\"):
+        if value.strip():
+            yield keyword, vr, value.strip()
 
 
 def _text(value: object) -> str:

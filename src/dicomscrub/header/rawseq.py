@@ -42,6 +42,7 @@ from dicomscrub.header.encoding import (
     UNDEFINED,
     element_header,
     encode_stored,
+    encode_text_values,
 )
 from dicomscrub.header.overrides import path_component
 from dicomscrub.header.private import PrivateRef, is_creator_tag, is_private_group, private_ref
@@ -249,11 +250,8 @@ def iter_values(
 ApplyElement = Callable[[Dataset, DataElement, Decision, tuple[str, ...]], None]
 #: True when screening or cleaning leaves the one element of a dataset as it is.
 Unchanged = Callable[[Action, Dataset, int], bool]
-#: The new values of a UID or date element from its stored text, or ``None``.
-PlainValues = Callable[[str, str, Action, str], "list[str] | None"]
-
-#: Stored VRs whose value is plain ASCII that pydicom decodes and writes as latin-1.
-_PLAIN_VRS = frozenset({"UI", "DA", "DT"})
+#: The new values of an element from its stored bytes when they are plain text, or ``None``.
+PlainValues = Callable[[str, str, Action, bytes], "list[str] | None"]
 
 
 class SequenceRewriter:
@@ -430,15 +428,12 @@ class SequenceRewriter:
         """A remapped UID or shifted date encoded directly, as pydicom would decode, change
         and write it; ``None`` when the general element path must do it."""
         keyword, vr = tag_info(element.tag, element.vr)
-        if vr not in _PLAIN_VRS or element.vr not in (vr, None) or len(value) > 0xFFF0:
+        if element.vr not in (vr, None) or len(value) > 0xFFF0:
             return None
-        text = value.decode("latin-1").rstrip("\x00 ")
-        values = self._plain(keyword, vr, action, text)
+        values = self._plain(keyword, vr, action, value)
         if values is None:
             return None
-        data = "\\".join(values).encode("latin-1")
-        if len(data) % 2:
-            data += b"\x00" if vr == "UI" else b" "
+        data = encode_text_values(vr, values)
         return element_header(element.tag, element.vr or vr, len(data), self._implicit) + data
 
     def _apply_and_encode(
