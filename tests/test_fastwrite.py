@@ -62,3 +62,11 @@ def test_real_files_round_trip(tmp_path: Path, realdata: Path) -> None:
             if len(ds) and _same_as_pydicom(ds, again, tmp_path):
                 checked += 1
     assert checked >= 100, checked
+
+
+def test_the_file_meta_group_is_byte_for_byte_pydicom_s(tmp_path: Path) -> None:
+    save_fast(canary_dataset().dataset, tmp_path / "fast.dcm")
+    canary_dataset().dataset.save_as(tmp_path / "pydicom.dcm", enforce_file_format=True)
+    fast, slow = (tmp_path / "fast.dcm").read_bytes(), (tmp_path / "pydicom.dcm").read_bytes()
+    meta_end = 144 + int.from_bytes(slow[140:144], "little")  # after (0002,0000)'s value
+    assert fast[128:meta_end] == slow[128:meta_end]

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
 import numpy as np
+from pydicom.datadict import tag_for_keyword
 from pydicom.dataelem import RawDataElement
 from pydicom.dataset import Dataset
 from pydicom.uid import ExplicitVRBigEndian, ExplicitVRLittleEndian, ImplicitVRLittleEndian
@@ -24,6 +25,7 @@ from dicomscrub.batch.paths import flagged_components
 from dicomscrub.config import DeidConfig, HeaderConfig
 from dicomscrub.errors import DicomScrubError, InputError, OutputError, RedactionError
 from dicomscrub.header.anonymize import HeaderAnonymizer, HeaderReport, patient_identity
+from dicomscrub.header.dictionary import text_value
 from dicomscrub.header.keys import load_key
 from dicomscrub.header.phi import header_terms, sidecar_phi
 from dicomscrub.header.profile import HeaderProfile
@@ -122,10 +124,10 @@ def transducer_signature(ds: Dataset) -> str:
     parts = []
     for keyword in _SIGNATURE_KEYWORDS:
         try:
-            value = ds.get(keyword, "")
+            value = text_value(ds, int(tag_for_keyword(keyword) or 0))
         except Exception:
             value = ""
-        parts.append(str(value).strip() if value is not None else "")
+        parts.append(value)
     parts.append(f"{ds.get('Rows', '?')}x{ds.get('Columns', '?')}")
     parts.append(str(ds.get("PhotometricInterpretation", "")).strip())
     return "|".join(parts)

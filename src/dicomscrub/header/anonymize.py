@@ -16,7 +16,7 @@ from pydicom.tag import BaseTag
 from dicomscrub import __version__
 from dicomscrub.header.clean import clean_text
 from dicomscrub.header.dates import shift_da, shift_dt
-from dicomscrub.header.dictionary import peek, raw_info
+from dicomscrub.header.dictionary import peek, raw_info, text_value
 from dicomscrub.header.encoding import UNDEFINED, encode_text_values
 from dicomscrub.header.options import BASIC_CODE, BY_NAME
 from dicomscrub.header.overrides import path_component
@@ -111,12 +111,8 @@ def patient_identity(ds: Dataset) -> str:
     PatientID when present, else PatientName, else the StudyInstanceUID (so files of one
     study without patient data still share a shift); never logged.
     """
-    for keyword, label in (
-        ("PatientID", "id"),
-        ("PatientName", "name"),
-        ("StudyInstanceUID", "study"),
-    ):
-        value = str(ds.get(keyword, "") or "").strip()
+    for tag, label in ((0x00100020, "id"), (0x00100010, "name"), (0x0020000D, "study")):
+        value = text_value(ds, tag)
         if value:
             return f"{label}:{value}"
     return "unknown:"

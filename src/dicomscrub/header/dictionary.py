@@ -51,3 +51,35 @@ def peek(ds: Dataset, tag: int) -> DataElement:
     if tag == 0x00080005:
         charset = default_encoding
     return convert_raw_data_element(elem, encoding=charset, ds=ds)
+
+
+#: String VRs whose single plain-ASCII value pydicom reads the same in every character set.
+_PLAIN_STRING_VRS = frozenset({"AE", "AS", "CS", "DA", "DT", "LO", "PN", "SH", "TM", "UI"})
+
+
+def stored_text(ds: Dataset, tag: int) -> str | None:
+    """The value of a still-encoded, single-valued, plain-ASCII string element as pydicom
+    would read it (trailing padding removed), without decoding or storing anything;
+    ``None`` when the element is absent, decoded already, multi-valued or not plain."""
+    raw = ds.get_item(tag, keep_deferred=True)
+    if not isinstance(raw, RawDataElement) or not isinstance(raw.value, bytes):
+        return None
+    value = raw.value
+    if tag_info(tag, raw.VR)[1] not in _PLAIN_STRING_VRS or raw.VR not in (
+        None,
+        *_PLAIN_STRING_VRS,
+    ):
+        return None
+    if b"\\" in value or not value.isascii() or b"\x1b" in value:
+        return None
+    return value.decode("ascii").rstrip("\x00 ")
+
+
+def text_value(ds: Dataset, tag: int) -> str:
+    """``str(ds.get(tag) or "").strip()``, without leaving the element decoded in ``ds``."""
+    if tag not in ds:
+        return ""
+    text = stored_text(ds, tag)
+    if text is None:
+        text = str(peek(ds, tag).value or "")
+    return text.strip()

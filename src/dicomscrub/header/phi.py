@@ -15,7 +15,7 @@ from pydicom.dataelem import RawDataElement
 from pydicom.dataset import Dataset
 from pydicom.multival import MultiValue
 
-from dicomscrub.header.dictionary import peek, tag_info
+from dicomscrub.header.dictionary import peek, stored_text, tag_info
 from dicomscrub.header.rawseq import (
     NotEncodable,
     encoded_sequence,
@@ -64,7 +64,8 @@ def sidecar_phi(ds: Dataset) -> dict[str, str]:
         if tag not in ds:
             continue
         try:
-            text = _text(peek(ds, tag).value)
+            text = stored_text(ds, tag)
+            text = _text(peek(ds, tag).value) if text is None else text.strip()
         except Exception:
             continue
         if text:
@@ -134,6 +135,11 @@ def _walk_text(ds: Dataset) -> Iterator[tuple[str, str, str]]:
             and raw.value is not None
         ):
             yield from _date_texts(keyword, vr, raw.value)
+            continue
+        plain = stored_text(ds, value_tag)
+        if plain is not None:
+            if plain.strip():
+                yield keyword, vr, plain.strip()
             continue
         try:
             # Only looked at: the element stays as stored, for the anonymiser to change

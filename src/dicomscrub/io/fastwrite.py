@@ -11,6 +11,7 @@ little endian output is handled; the caller falls back to ``dcmwrite`` otherwise
 
 from __future__ import annotations
 
+import struct
 from pathlib import Path
 
 from pydicom.dataelem import RawDataElement
@@ -23,6 +24,7 @@ from pydicom.filewriter import (
 )
 from pydicom.uid import UID, ImplicitVRLittleEndian
 
+from dicomscrub.header.dictionary import text_value
 from dicomscrub.header.encoding import (
     ITEM,
     ITEM_END,
@@ -30,6 +32,7 @@ from dicomscrub.header.encoding import (
     UNDEFINED,
     element_header,
     encode_stored,
+    encode_text_values,
 )
 
 
@@ -47,9 +50,10 @@ def save_fast(ds: Dataset, path: Path) -> None:
     if not syntax or not syntax.is_little_endian or syntax.is_deflated:
         raise Unsupported("only plain little endian syntaxes")
     if "SOPClassUID" in ds:
-        meta.MediaStorageSOPClassUID = ds.SOPClassUID
-    if str(ds.get("SOPInstanceUID", "") or ""):
-        meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
+        meta.MediaStorageSOPClassUID = text_value(ds, 0x00080016)
+    instance = text_value(ds, 0x00080018)
+    if instance:
+        meta.MediaStorageSOPInstanceUID = instance
     try:
         validate_file_meta(meta, enforce_standard=True)
     except (ValueError, AttributeError) as exc:
@@ -61,7 +65,11 @@ def save_fast(ds: Dataset, path: Path) -> None:
         fp = DicomFileLike(raw)
         fp.is_little_endian, fp.is_implicit_VR = True, False
         fp.write(b"\x00" * 128 + b"DICM")
-        write_file_meta_info(fp, meta, enforce_standard=True)
+        encoded_meta = _meta_bytes(meta)
+        if encoded_meta is None:
+            write_file_meta_info(fp, meta, enforce_standard=True)
+        else:
+            fp.write(encoded_meta)
         fp.is_implicit_VR = implicit
         _write_level(fp, ds, "iso8859", implicit)
 
@@ -108,3 +116,32 @@ def _made_here(ds: Dataset) -> bool:
         not isinstance(elem, RawDataElement) and elem.VR is not None and len(elem.VR) == 2
         for elem in (ds.get_item(tag) for tag in ds.keys())  # noqa: SIM118
     )
+
+
+def _meta_bytes(meta: Dataset) -> bytes | None:
+    """The file meta group (already validated) encoded as pydicom's writer encodes it,
+    group length first; ``None`` when an element is not a plain one this can encode."""
+    parts = []
+    for tag in sorted(meta.keys()):
+        if int(tag) == 0x00020000:
+            continue
+        stored = meta.get_item(tag)
+        if isinstance(stored, RawDataElement):  # as read: written as stored, like pydicom
+            if stored.VR is None or stored.length == UNDEFINED or stored.is_implicit_VR:
+                return None
+            parts.append(encode_stored(int(tag), stored.VR, stored.value or b"", implicit=False))
+            continue
+        elem = meta[tag]
+        value = elem.value
+        if elem.VR == "OB" and isinstance(value, bytes):
+            data = value + b"\x00" * (len(value) % 2)
+        elif (
+            elem.VR in ("UI", "SH", "AE", "LO", "CS") and isinstance(value, str) and value.isascii()
+        ):
+            data = encode_text_values(elem.VR, [value] if value else [])
+        else:
+            return None
+        parts.append(element_header(int(tag), elem.VR, len(data), implicit=False) + data)
+    body = b"".join(parts)
+    length = element_header(0x00020000, "UL", 4, implicit=False) + struct.pack("<I", len(body))
+    return length + body
