@@ -17,7 +17,13 @@ from dicomscrub import __version__
 from dicomscrub.header.clean import clean_text
 from dicomscrub.header.dates import shift_da, shift_dt
 from dicomscrub.header.dictionary import peek, raw_info, text_value
-from dicomscrub.header.encoding import UNDEFINED, encode_text_values
+from dicomscrub.header.encoding import (
+    ITEM,
+    ITEM_END,
+    UNDEFINED,
+    element_header,
+    encode_text_values,
+)
 from dicomscrub.header.options import BASIC_CODE, BY_NAME
 from dicomscrub.header.overrides import path_component
 from dicomscrub.header.phi import header_terms
@@ -198,7 +204,8 @@ class HeaderAnonymizer:
     ) -> None:
         self.profile = profile
         self.pseudo = pseudonymizer
-        self.encoded = encoded  # False: every sequence is walked as pydicom objects
+        self.encoded = encoded  # False: every element is decoded and changed as an object
+        self._encoded_marks: dict[tuple[object, ...], list[RawDataElement] | None] = {}
 
     def anonymize(
         self,
@@ -220,7 +227,9 @@ class HeaderAnonymizer:
         scope = Scope.of(ds, terms)
         self._walk(ds, scope, report, (), Context.NORMAL)
         self._fix_file_meta(ds, report)
-        self._mark(ds, pixels_cleaned=pixels_cleaned)
+        self._mark(
+            ds, pixels_cleaned=pixels_cleaned, implicit=scope.implicit if self.encoded else None
+        )
         return report
 
     def _walk(
@@ -485,40 +494,89 @@ class HeaderAnonymizer:
                 del meta[tag]
         meta.ImplementationVersionName = f"DICOMSCRUB_{__version__.replace('.', '')}"[:16]
 
-    def _mark(self, ds: Dataset, *, pixels_cleaned: bool) -> None:
+    def _mark(self, ds: Dataset, *, pixels_cleaned: bool, implicit: bool | None) -> None:
         """PatientIdentityRemoved, the method text and one CID 7050 code per applied option.
 
         Clean Pixel Data counts as applied only when the pixel step actually redacted
-        this object; only then is BurnedInAnnotation set to NO.
+        this object; only then is BurnedInAnnotation set to NO. The same few elements go
+        into every object of a run: when the object is written as read (``implicit`` not
+        ``None``) they are encoded once and reused.
         """
         options = [o for o in self.profile.options if o != "clean_pixel_data" or pixels_cleaned]
-        if str(ds.get("RecognizableVisualFeatures", "") or "").strip().upper() == "YES":
+        if text_value(ds, 0x00280302).upper() == "YES":  # RecognizableVisualFeatures
             # Nothing is defaced: an object that says it shows a face is not declared clean.
             options = [o for o in options if o != "clean_recognizable_visual_features"]
-        ds.PatientIdentityRemoved = "YES"
-        methods = [f"dicomscrub {__version__}", self.profile.edition[:64],
-                   "PS3.15 E.1-1 basic profile"]  # fmt: skip
-        methods += [o.replace("_", " ") for o in options]
-        if self.profile.rules:
-            methods.append(f"{len(self.profile.rules)} override rules")
-        ds.DeidentificationMethod = [m[:64] for m in methods]
+        marks, codes = self._marks(options, pixels_cleaned)
+        if implicit is not None:
+            key = (tuple(options), pixels_cleaned, implicit)
+            if key not in self._encoded_marks:
+                self._encoded_marks[key] = _encode_marks(marks, codes, implicit)
+            encoded = self._encoded_marks[key]
+            if encoded is not None:
+                for elem in encoded:
+                    ds[elem.tag] = elem
+                return
+        for tag, vr, values in marks:
+            ds.add_new(tag, vr, values[0] if len(values) == 1 else values)
         items = []
-        for value, meaning in (BASIC_CODE, *((BY_NAME[o].code, BY_NAME[o].meaning)
-                                             for o in options)):  # fmt: skip
+        for value, meaning in codes:
             item = Dataset()
             item.CodeValue = value
             item.CodingSchemeDesignator = "DCM"
             item.CodeMeaning = meaning
             items.append(item)
         ds.DeidentificationMethodCodeSequence = Sequence(items)
+
+    def _marks(
+        self, options: list[str], pixels_cleaned: bool
+    ) -> tuple[list[tuple[int, str, list[str]]], list[tuple[str, str]]]:
+        """The marking elements as (tag, VR, values), and the (code, meaning) items."""
+        methods = [f"dicomscrub {__version__}", self.profile.edition[:64],
+                   "PS3.15 E.1-1 basic profile"]  # fmt: skip
+        methods += [o.replace("_", " ") for o in options]
+        if self.profile.rules:
+            methods.append(f"{len(self.profile.rules)} override rules")
         if "retain_long_modified_dates" in options:
-            ds.LongitudinalTemporalInformationModified = "MODIFIED"
+            longitudinal = "MODIFIED"
         elif "retain_long_full_dates" in options:
-            ds.LongitudinalTemporalInformationModified = "UNMODIFIED"
+            longitudinal = "UNMODIFIED"
         else:
-            ds.LongitudinalTemporalInformationModified = "REMOVED"
+            longitudinal = "REMOVED"
+        marks = [
+            (0x00120062, "CS", ["YES"]),  # PatientIdentityRemoved
+            (0x00120063, "LO", [m[:64] for m in methods]),  # DeidentificationMethod
+            (0x00280303, "CS", [longitudinal]),  # LongitudinalTemporalInformationModified
+        ]
         if pixels_cleaned:
-            ds.BurnedInAnnotation = "NO"
+            marks.append((0x00280301, "CS", ["NO"]))  # BurnedInAnnotation
+        codes = [BASIC_CODE, *((BY_NAME[o].code, BY_NAME[o].meaning) for o in options)]
+        return marks, codes
+
+
+def _encode_marks(
+    marks: list[tuple[int, str, list[str]]], codes: list[tuple[str, str]], implicit: bool
+) -> list[RawDataElement] | None:
+    """The marking elements encoded as the fast writer writes their objects; ``None``
+    when any text is not plain ASCII."""
+    texts = [v for _, _, values in marks for v in values] + [t for c in codes for t in c]
+    if not all(t.isascii() for t in texts):
+        return None
+
+    def raw(tag: int, vr: str, data: bytes, length: int | None = None) -> RawDataElement:
+        size = len(data) if length is None else length
+        return RawDataElement(BaseTag(tag), vr, size, data, 0, implicit, True)
+
+    out = [raw(tag, vr, encode_text_values(vr, values)) for tag, vr, values in marks]
+    items = []
+    for value, meaning in codes:
+        fields = ((0x00080100, "SH", value), (0x00080102, "SH", "DCM"), (0x00080104, "LO", meaning))
+        body = b"".join(
+            element_header(tag, vr, len(data), implicit) + data
+            for tag, vr, data in ((t, v, encode_text_values(v, [x])) for t, v, x in fields)
+        )
+        items.append(ITEM + body + ITEM_END)
+    out.append(raw(0x00120064, "SQ", b"".join(items), UNDEFINED))
+    return out
 
 
 def unchanged_by(action: Action, ds: Dataset, tag: int, scope: Scope) -> bool:
