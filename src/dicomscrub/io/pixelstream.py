@@ -24,6 +24,7 @@ Inputs that fit none of these (deflated data sets, 1-bit data) use the in-memory
 from __future__ import annotations
 
 import logging
+import mmap
 import os
 import struct
 from collections.abc import Callable, Iterator
@@ -110,8 +111,19 @@ def _stored_bits_unclean(source: Path, ds: Dataset) -> bool:
     ):
         return True
     dtype = _geometry(ds, bits).dtype
-    step = _SCAN_BYTES - _SCAN_BYTES % dtype.itemsize
     usable = raw.length - raw.length % dtype.itemsize
+    try:  # mapped: the samples are read where the page cache holds them, not copied
+        with source.open("rb") as src, mmap.mmap(src.fileno(), 0, prot=mmap.PROT_READ) as mapped:
+            if raw.value_tell + usable > len(mapped):
+                return True
+            samples = np.frombuffer(mapped, dtype, usable // dtype.itemsize, raw.value_tell)
+            try:
+                return has_unused_bits(samples, ds)
+            finally:
+                del samples  # the map cannot close while a view of it is alive
+    except (OSError, ValueError):
+        pass  # a file system without mmap: read it in blocks instead
+    step = _SCAN_BYTES - _SCAN_BYTES % dtype.itemsize
     buffer = bytearray(min(step, usable))
     view = memoryview(buffer)
     with source.open("rb", buffering=0) as src:
