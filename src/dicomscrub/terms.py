@@ -59,7 +59,7 @@ def identifying_terms(
             token = normalize(part)
             if len(token) >= 4:
                 terms.add(token)
-    for value in dates:
+    for value in set(dates):
         terms |= date_variants(value)
     return frozenset(terms)
 

@@ -298,7 +298,6 @@ class HeaderAnonymizer:
                 keyword, vr, action, stored, scratch
             ),
             unchanged=lambda action, holder, tag: unchanged_by(action, holder, tag, scope),
-            count=scratch.count,
             charset=ds._character_set,
             out_encoding=ds.get("SpecificCharacterSet", "iso8859"),
             implicit=implicit,
@@ -309,8 +308,8 @@ class HeaderAnonymizer:
         except NotEncodable as exc:
             log.debug("sequence %08X walked as objects: %s", item.tag, exc)
             return False
-        for name, count in scratch.counts.items():
-            report.counts[name] = report.counts.get(name, 0) + count
+        for action, count in rewriter.counts.items():
+            report.counts[action.value] = report.counts.get(action.value, 0) + count
         report.uids.update(scratch.uids)
         report.identifiers.update(scratch.identifiers)
         ds[item.tag] = RawDataElement(

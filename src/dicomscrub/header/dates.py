@@ -3,17 +3,25 @@
 from __future__ import annotations
 
 import datetime as dt
+import functools
 
 _MIN = dt.date(1, 1, 1)
 
 
+@functools.lru_cache(maxsize=4096)
 def shift_da(value: str, days: int) -> str:
-    """Shift a DA value ``YYYYMMDD`` (or legacy ``YYYY.MM.DD``); ``""`` if unparsable."""
+    """Shift a DA value ``YYYYMMDD`` (or legacy ``YYYY.MM.DD``); ``""`` if unparsable.
+
+    Cached: the frames of one object repeat the same few dates.
+    """
     text = value.strip().replace(".", "")
     if not text:
         return ""
     try:
-        day = dt.datetime.strptime(text, "%Y%m%d").date()
+        if len(text) == 8 and text.isascii() and text.isdigit():
+            day = dt.date(int(text[:4]), int(text[4:6]), int(text[6:]))
+        else:
+            day = dt.datetime.strptime(text, "%Y%m%d").date()
         return (day + dt.timedelta(days=days)).strftime("%Y%m%d")
     except (ValueError, OverflowError):
         return ""

@@ -268,7 +268,6 @@ class SequenceRewriter:
         apply: ApplyElement,
         unchanged: Unchanged,
         plain: PlainValues,
-        count: Callable[[Action], None],
         charset: str | list[str],
         out_encoding: object,
         implicit: bool,
@@ -280,7 +279,8 @@ class SequenceRewriter:
         self._apply = apply
         self._unchanged = unchanged
         self._plain = plain
-        self._count = count
+        #: How many elements got each action (merged into the report by the caller).
+        self.counts: dict[Action, int] = {}
         self._charset = charset
         self._out_encoding = out_encoding
         self._implicit = implicit
@@ -332,7 +332,7 @@ class SequenceRewriter:
             ):
                 decision = Decision(Action.REMOVE, "private sequence stored as UN")
             action = decision.action
-            self._count(action)
+            self.counts[action] = self.counts.get(action, 0) + 1
             if action is Action.CREATOR:
                 creator_elements.append(element)
                 continue
