@@ -383,3 +383,26 @@ def test_outputs_move_to_their_renamed_folder_and_nothing_is_left_staged(
         side = json.loads((tmp_path / "hdr" / f"{rel}_bboxes.json").read_text())
         assert Path(side["output"]).is_file()
         assert Path(side["output"]).relative_to((tmp_path / "out").resolve()).as_posix() in names
+
+
+@pytest.mark.parametrize("start", [0, 1, 2, 4094, 4097])
+@pytest.mark.parametrize("bits", [(16, 12), (32, 20)])
+def test_the_stored_bits_scan_finds_a_stray_bit_anywhere(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, start: int, bits: tuple[int, int]
+) -> None:
+    from dicomscrub.io import pixelstream
+
+    monkeypatch.setattr(pixelstream, "_SCAN_BYTES", 1 << 16)  # many windows, odd seams
+    allocated, stored = bits
+    ds = Dataset()
+    ds.BitsAllocated, ds.BitsStored, ds.HighBit = allocated, stored, stored - 1
+    dtype = np.dtype(f"<u{allocated // 8}")
+    samples = np.random.default_rng(start).integers(0, 1 << stored, 50_000).astype(dtype)
+    for stray in (None, 0, 16_383, 16_384, 49_999):
+        data = samples.copy()
+        if stray is not None:
+            data[stray] |= dtype.type(1 << (allocated - 1))
+        path = tmp_path / "pixels.bin"
+        path.write_bytes(b"x" * start + data.tobytes())
+        found = pixelstream._mapped_unclean(path, start, data.nbytes, dtype, ds)
+        assert found == (stray is not None), stray

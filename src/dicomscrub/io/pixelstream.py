@@ -112,15 +112,8 @@ def _stored_bits_unclean(source: Path, ds: Dataset) -> bool:
         return True
     dtype = _geometry(ds, bits).dtype
     usable = raw.length - raw.length % dtype.itemsize
-    try:  # mapped: the samples are read where the page cache holds them, not copied
-        with source.open("rb") as src, mmap.mmap(src.fileno(), 0, prot=mmap.PROT_READ) as mapped:
-            if raw.value_tell + usable > len(mapped):
-                return True
-            samples = np.frombuffer(mapped, dtype, usable // dtype.itemsize, raw.value_tell)
-            try:
-                return has_unused_bits(samples, ds)
-            finally:
-                del samples  # the map cannot close while a view of it is alive
+    try:
+        return _mapped_unclean(source, raw.value_tell, usable, dtype, ds)
     except (OSError, ValueError):
         pass  # a file system without mmap: read it in blocks instead
     step = _SCAN_BYTES - _SCAN_BYTES % dtype.itemsize
@@ -136,6 +129,35 @@ def _stored_bits_unclean(source: Path, ds: Dataset) -> bool:
             if has_unused_bits(np.frombuffer(view[:got], dtype=dtype), ds):
                 return True
             done += got
+    return False
+
+
+def _mapped_unclean(
+    source: Path, start: int, count: int, dtype: np.dtype[Any], ds: Dataset
+) -> bool:
+    """:func:`has_unused_bits` over ``count`` bytes of samples at ``start``, looked at
+    where the page cache holds them (no copy), one window at a time so that the
+    process's memory does not grow with the file."""
+    window = _SCAN_BYTES  # a multiple of the page size and of every sample size
+    with source.open("rb") as src:
+        if start + count > os.fstat(src.fileno()).st_size:
+            return True
+        position = start
+        while position < start + count:
+            base = position - position % mmap.ALLOCATIONGRANULARITY
+            length = min(base + window, start + count) - base
+            with mmap.mmap(src.fileno(), length, prot=mmap.PROT_READ, offset=base) as mapped:
+                skip = position - base
+                whole = (length - skip) // dtype.itemsize  # samples wholly in this window
+                if whole == 0:
+                    return True
+                samples = np.frombuffer(mapped, dtype, whole, skip)
+                try:
+                    if has_unused_bits(samples, ds):
+                        return True
+                finally:
+                    del samples  # a map cannot close while a view of it is alive
+            position += whole * dtype.itemsize
     return False
 
 
