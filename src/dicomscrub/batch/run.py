@@ -255,17 +255,18 @@ def _release(
         _remove_earlier_output(out.headers, relpath, out.output)
         return replace(outcome, release_relpath=shown, sidecar=None, crosswalk=None)
     shown = release_relpath(relpath, flagged, pseudo)
-    staged, final = Path(outcome.output), out.output / shown
+    staged, final = Path(outcome.output), (out.output / shown).resolve()
+    source = source.resolve()
     try:
-        if final.resolve() == source.resolve():
+        if final == source:
             raise OutputError("the output path is the input file itself")
         final.parent.mkdir(parents=True, exist_ok=True)
         os.replace(staged, final)
         write_sidecar(
             out.headers,
             relpath,
-            source=source.resolve(),
-            output=final.resolve(),
+            source=source,
+            output=final,
             num_frames=outcome.num_frames,
             boxes=(),
             leaf_union=False,
@@ -275,7 +276,7 @@ def _release(
         )
     except (OSError, DicomScrubError) as exc:
         _unlink_quietly(staged)
-        if final.resolve() != source.resolve():
+        if final != source:
             _unlink_quietly(final)
         reason = str(exc) if isinstance(exc, DicomScrubError) else "could not move the output"
         return FileOutcome(relpath, Status.FAILED, reason=reason, release_relpath=shown)

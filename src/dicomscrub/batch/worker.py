@@ -233,7 +233,8 @@ def redact_file(task: RedactTask, config: DeidConfig) -> FileOutcome:
 def _redact(
     task: RedactTask, config: DeidConfig, out_path: Path, flagged: list[int]
 ) -> FileOutcome:
-    if out_path.resolve() == task.path.resolve():
+    # (A staging path is inside the release folder, which never holds an input.)
+    if not task.staged and out_path.resolve() == task.path.resolve():
         raise OutputError("the output path is the input file itself")
     ds = read_header(task.path)  # pixel data stays on disk
     terms = None
@@ -287,7 +288,7 @@ def _redact(
     if big_endian:
         to_little_endian(ds)
     if copy_raw is not None:
-        _write_copied(out_path, task.path, ds, copy_raw)
+        _write_copied(out_path, task.path, ds, copy_raw, staged=task.staged)
     elif plan is not None and plan.mode != "memory":
         # Native and big endian data have no second way to be read: no fallback copy.
         retry = plan.mode != "native" and not big_endian
@@ -397,8 +398,14 @@ def _pixel_source(ds: Dataset) -> Dataset:
     return light
 
 
-def _write_copied(out_path: Path, source: Path, header: Dataset, raw: RawDataElement) -> None:
-    """Header by pydicom, then the Pixel Data element copied byte for byte."""
+def _write_copied(
+    out_path: Path, source: Path, header: Dataset, raw: RawDataElement, *, staged: bool = False
+) -> None:
+    """Header by pydicom, then the Pixel Data element copied byte for byte.
+
+    A ``staged`` output is written in place: its name is private and the main process
+    moves it to its release path only when it is complete.
+    """
     syntax = transfer_syntax(header)
 
     def write(tmp: Path) -> None:
@@ -408,7 +415,11 @@ def _write_copied(out_path: Path, source: Path, header: Dataset, raw: RawDataEle
             fh.seek(0, 2)
             copy_pixels(fh, source, raw, implicit=syntax == ImplicitVRLittleEndian)
 
-    atomic_write(out_path, write, mode=default_file_mode())
+    if staged:
+        out_path.parent.mkdir(parents=True, exist_ok=True)
+        write(out_path)
+    else:
+        atomic_write(out_path, write, mode=default_file_mode())
 
 
 def _write_streamed(

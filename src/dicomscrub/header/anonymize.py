@@ -16,7 +16,7 @@ from pydicom.tag import BaseTag
 from dicomscrub import __version__
 from dicomscrub.header.clean import clean_text
 from dicomscrub.header.dates import shift_da, shift_dt
-from dicomscrub.header.dictionary import peek, raw_info, text_value
+from dicomscrub.header.dictionary import peek, raw_info, stored_text, text_value
 from dicomscrub.header.encoding import (
     ITEM,
     ITEM_END,
@@ -582,7 +582,11 @@ def unchanged_by(action: Action, ds: Dataset, tag: int, scope: Scope) -> bool:
     """True when screening or cleaning the element would leave its text as it is (it
     then stays as stored); False when it would change, or cannot be read."""
     try:
-        texts = [str(v) for v in as_values(peek(ds, tag).value)]
+        plain = stored_text(ds, tag)
+        if plain is not None:
+            texts = [plain] if plain else []
+        else:
+            texts = [str(v) for v in as_values(peek(ds, tag).value)]
     except Exception:
         return False
     if action is Action.SCREEN:

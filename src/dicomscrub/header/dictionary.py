@@ -64,11 +64,14 @@ def stored_text(ds: Dataset, tag: int) -> str | None:
     raw = ds.get_item(tag, keep_deferred=True)
     if not isinstance(raw, RawDataElement) or not isinstance(raw.value, bytes):
         return None
-    value = raw.value
-    if tag_info(tag, raw.VR)[1] not in _PLAIN_STRING_VRS or raw.VR not in (
-        None,
-        *_PLAIN_STRING_VRS,
-    ):
+    return plain_text(tag, raw.VR, raw.value)
+
+
+def plain_text(tag: int, stored_vr: str | None, value: bytes) -> str | None:
+    """:func:`stored_text` of an element given by its tag, stored VR and value bytes."""
+    if tag_info(tag, stored_vr)[1] not in _PLAIN_STRING_VRS:
+        return None
+    if stored_vr is not None and stored_vr not in _PLAIN_STRING_VRS:
         return None
     if b"\\" in value or not value.isascii() or b"\x1b" in value:
         return None

@@ -15,7 +15,7 @@ from pydicom.dataelem import RawDataElement
 from pydicom.dataset import Dataset
 from pydicom.multival import MultiValue
 
-from dicomscrub.header.dictionary import peek, stored_text, tag_info
+from dicomscrub.header.dictionary import peek, plain_text, stored_text, tag_info
 from dicomscrub.header.rawseq import (
     NotEncodable,
     encoded_sequence,
@@ -180,8 +180,14 @@ def _encoded_text(ds: Dataset, tag: int) -> list[tuple[str, str, str]] | None:
     found: list[tuple[str, str, str]] = []
     for element, _ in iter_values(buf, items, _wanted):
         keyword, vr = tag_info(element.tag, element.vr)
+        value = buf[element.start : element.end]
         if vr in ("DA", "DT") and element.vr in (vr, None):
-            found.extend(_date_texts(keyword, vr, buf[element.start : element.end]))
+            found.extend(_date_texts(keyword, vr, value))
+            continue
+        plain = plain_text(element.tag, element.vr, value)
+        if plain is not None:
+            if plain.strip():
+                found.append((keyword, vr, plain.strip()))
             continue
         holder = Dataset(parent_encoding=ds._character_set)
         holder[element.tag] = raw_element(buf, element, implicit)
