@@ -44,8 +44,7 @@ from dicomscrub.header.pseudonyms import (
 from dicomscrub.header.rawseq import (
     NotEncodable,
     SequenceRewriter,
-    encoded_sequence,
-    stored_element,
+    parsed_sequence,
     stored_implicit,
     written_implicit,
 )
@@ -282,8 +281,12 @@ class HeaderAnonymizer:
         implicit = scope.implicit
         if not self.encoded or implicit is None or stored_implicit(ds) != implicit:
             return False  # the writer re-encodes this level: leave it to pydicom
-        stored = stored_element(ds, item.tag)
-        if stored is None:
+        try:
+            parsed = parsed_sequence(ds, item.tag, implicit)
+        except NotEncodable as exc:
+            log.debug("sequence %08X walked as objects: %s", item.tag, exc)
+            return False
+        if parsed is None:
             return False
         scratch = HeaderReport(report.pseudonym, report.date_offset_days)
         rewriter = SequenceRewriter(
@@ -303,8 +306,7 @@ class HeaderAnonymizer:
             implicit=implicit,
         )
         try:
-            buf, items = encoded_sequence(stored, implicit)
-            value = rewriter.items(buf, items, item.path, item.decision.context)
+            value = rewriter.items(*parsed, item.path, item.decision.context)
         except NotEncodable as exc:
             log.debug("sequence %08X walked as objects: %s", item.tag, exc)
             return False
@@ -317,7 +319,7 @@ class HeaderAnonymizer:
             None if implicit else "SQ",
             UNDEFINED,
             value,
-            stored.value_tell or 0,
+            0,  # where pydicom would say the value starts, had it read these bytes
             implicit,
             True,
         )

@@ -18,10 +18,9 @@ from pydicom.multival import MultiValue
 from dicomscrub.header.dictionary import peek, plain_text, stored_text, tag_info
 from dicomscrub.header.rawseq import (
     NotEncodable,
-    encoded_sequence,
     iter_values,
+    parsed_sequence,
     raw_element,
-    stored_element,
     stored_implicit,
 )
 from dicomscrub.models import PIXEL_DATA_TAGS
@@ -171,12 +170,12 @@ def _encoded_text(ds: Dataset, tag: int) -> list[tuple[str, str, str]] | None:
     if implicit is None:
         return None
     try:
-        stored = stored_element(ds, tag)
-        if stored is None:
-            return None
-        buf, items = encoded_sequence(stored, implicit)
+        parsed = parsed_sequence(ds, tag, implicit)
     except (NotEncodable, OSError):
         return None
+    if parsed is None:
+        return None
+    buf, items = parsed
     found: list[tuple[str, str, str]] = []
     for element, _ in iter_values(buf, items, _wanted):
         keyword, vr = tag_info(element.tag, element.vr)

@@ -76,6 +76,8 @@ class EncodedElement:
     end: int
     undefined: bool
     items: list[list[EncodedElement]] | None
+    head: int = -1  # where the element's header starts, when its stored bytes are as
+    # the writer would write them (defined, even length; zero reserved bytes)
 
 
 def stored_implicit(ds: Dataset) -> bool | None:
@@ -112,6 +114,32 @@ def stored_element(ds: Dataset, tag: int) -> RawDataElement | None:
         elem = read_deferred_data_element(ds.fileobj_type, source, ds.timestamp, elem)
         ds[tag] = elem
     return elem
+
+
+class _ParsedValue(bytes):
+    """A stored sequence value that remembers its parse, so that the terms pass and the
+    anonymiser parse each sequence once."""
+
+    items: list[list[EncodedElement]]
+    implicit: bool
+
+
+def parsed_sequence(
+    ds: Dataset, tag: int, implicit: bool
+) -> tuple[bytes, list[list[EncodedElement]]] | None:
+    """The stored value and parsed items of the sequence at ``tag`` (``None`` when pydicom
+    decoded it already); raises :class:`NotEncodable` as :func:`encoded_sequence` does."""
+    stored = stored_element(ds, tag)
+    if stored is None:
+        return None
+    value = stored.value
+    if isinstance(value, _ParsedValue) and value.implicit == implicit:
+        return value, value.items
+    buf, items = encoded_sequence(stored, implicit)
+    remembered = _ParsedValue(buf)
+    remembered.items, remembered.implicit = items, implicit
+    ds[tag] = stored._replace(value=remembered)
+    return remembered, items
 
 
 def encoded_sequence(
@@ -174,6 +202,7 @@ def _parse_elements(
             return elements, pos
         if pos + 8 > size:
             raise NotEncodable("truncated item")
+        head = pos
         if implicit:
             group, element, length = _HEAD.unpack_from(buf, pos)
             vr = None
@@ -189,6 +218,8 @@ def _parse_elements(
                     raise NotEncodable("truncated element")
                 length = _LONG_LENGTH.unpack_from(buf, pos + 8)[0]
                 vr = code.decode("ascii")
+                if buf[pos + 6 : pos + 8] != b"\x00\x00":
+                    head = -1  # written back with zero reserved bytes
                 pos += 12
             elif code in _SHORT_CODES:
                 vr = code.decode("ascii")
@@ -210,12 +241,15 @@ def _parse_elements(
             else:
                 items, after = _parse_items(buf, pos, pos + length, implicit)
                 stop = after
-            elements.append(EncodedElement(tag, vr, pos, stop, length == UNDEFINED, items))
+            undefined = length == UNDEFINED
+            verbatim = head if not undefined and length % 2 == 0 else -1
+            elements.append(EncodedElement(tag, vr, pos, stop, undefined, items, verbatim))
             pos = after
             continue
         if length == UNDEFINED or pos + length > size:
             raise NotEncodable("value of undefined or impossible length")
-        elements.append(EncodedElement(tag, vr, pos, pos + length, False, None))
+        verbatim = head if length % 2 == 0 else -1
+        elements.append(EncodedElement(tag, vr, pos, pos + length, False, None, verbatim))
         pos += length
 
 
@@ -381,6 +415,8 @@ class SequenceRewriter:
         return known
 
     def _stored(self, buf: bytes, element: EncodedElement) -> bytes:
+        if element.head >= 0:  # header and value exactly as the writer would write them
+            return buf[element.head : element.end]
         value = buf[element.start : element.end]
         if element.undefined:  # a kept sequence of undefined length, as pydicom writes it
             return element_header(element.tag, element.vr, UNDEFINED, self._implicit) + (
