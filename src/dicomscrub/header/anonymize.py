@@ -169,17 +169,34 @@ class ElementDecision:
 
 
 def decisions(
-    profile: HeaderProfile, ds: Dataset, scope: Scope, prefix: tuple[str, ...], context: Context
+    profile: HeaderProfile,
+    ds: Dataset,
+    scope: Scope,
+    prefix: tuple[str, ...],
+    context: Context,
+    memo: dict[tuple[object, ...], ElementDecision] | None = None,
 ) -> Iterator[ElementDecision]:
     """The decision for every element of one dataset level (pixel data aside), decided
     from the tag and stored VR without decoding values; shared by the anonymiser and
-    ``describe`` so that what is described is what is done."""
+    ``describe`` so that what is described is what is done.
+
+    ``memo`` keeps the decisions of public elements, which depend on nothing else, for
+    the next object.
+    """
     creators = creators_of(ds)
     scope = scope.within(ds)
     for tag in list(ds.keys()):
         tag_int = int(tag)
         if tag_int in PIXEL_DATA_TAGS:
             continue  # pixel data is the pixel step's business; never loaded here
+        key = None
+        if memo is not None and not tag_int & 0x10000:
+            stored = ds.get_item(tag_int, keep_deferred=True)
+            key = (tag_int, getattr(stored, "VR", None), prefix, context, scope.sop_class)
+            known = memo.get(key)
+            if known is not None:
+                yield known
+                continue
         try:
             keyword, vr = raw_info(ds, tag_int)
         except Exception:
@@ -192,7 +209,14 @@ def decisions(
         )  # fmt: skip
         if private is not None and decision.action is Action.KEEP and _hidden_sequence(ds, tag_int):
             decision = Decision(Action.REMOVE, "private sequence stored as UN: cannot be walked")
-        yield ElementDecision(tag_int, keyword, vr, path, private, decision)
+        made = ElementDecision(tag_int, keyword, vr, path, private, decision)
+        if key is not None and memo is not None and len(memo) < _MEMO_LIMIT:
+            memo[key] = made
+        yield made
+
+
+#: Decisions kept per anonymiser (distinct public tags, VRs and sequence paths).
+_MEMO_LIMIT = 50_000
 
 
 class HeaderAnonymizer:
@@ -205,6 +229,7 @@ class HeaderAnonymizer:
         self.pseudo = pseudonymizer
         self.encoded = encoded  # False: every element is decoded and changed as an object
         self._encoded_marks: dict[tuple[object, ...], list[RawDataElement] | None] = {}
+        self._decided: dict[tuple[object, ...], ElementDecision] = {}
 
     def anonymize(
         self,
@@ -241,7 +266,7 @@ class HeaderAnonymizer:
     ) -> None:
         kept_blocks: set[tuple[int, int]] = set()
         creator_tags: list[int] = []
-        for item in decisions(self.profile, ds, scope, prefix, context):
+        for item in decisions(self.profile, ds, scope, prefix, context, self._decided):
             tag, decision = item.tag, item.decision
             action = decision.action
             report.count(action)
@@ -480,8 +505,9 @@ class HeaderAnonymizer:
         meta = getattr(ds, "file_meta", None)
         if meta is None:
             return
-        if str(ds.get("SOPInstanceUID", "") or "").strip():
-            meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
+        instance = text_value(ds, 0x00080018)
+        if instance:
+            meta.MediaStorageSOPInstanceUID = instance
         elif "SOPInstanceUID" in ds:  # an empty instance UID: nothing for the meta to follow
             if "MediaStorageSOPInstanceUID" in meta:
                 del meta.MediaStorageSOPInstanceUID
