@@ -317,14 +317,18 @@ def test_a_folder_in_the_way_of_an_output_fails_only_that_file(
     assert (tmp_path / "out" / "b.dcm").is_file()
 
 
-def test_many_tasks_with_one_crash_lose_no_result() -> None:
+@pytest.mark.parametrize("short", [False, True], ids=["one-by-one", "batched"])
+def test_many_tasks_with_one_crash_lose_no_result(short: bool) -> None:
     from dicomscrub.batch.executors import CRASH_REASON, run_tasks
     from dicomscrub.config import BatchConfig, DeidConfig
 
     config = DeidConfig(batch=BatchConfig(jobs=2))
-    results = list(run_tasks(_die_on_three, list(range(40)), config, lambda t, r: (t, r)))
+    results = list(
+        run_tasks(_die_on_three, list(range(40)), config, lambda t, r: (t, r), short=short)
+    )
     assert sorted(t for t, _ in results) == list(range(40))
     assert dict(results)[3] == CRASH_REASON
+    assert sum(reason == CRASH_REASON for _, reason in results) == 1
 
 
 @pytest.mark.parametrize(
@@ -406,3 +410,19 @@ def test_the_stored_bits_scan_finds_a_stray_bit_anywhere(
         path.write_bytes(b"x" * start + data.tobytes())
         found = pixelstream._mapped_unclean(path, start, data.nbytes, dtype, ds)
         assert found == (stray is not None), stray
+
+
+@MODES
+def test_a_folder_flagged_by_one_file_renames_every_file_in_it_and_their_sidecars_follow(
+    tmp_path: Path, ink_engine: str, mode: tuple[str, ...]
+) -> None:
+    owner, other = fake_patients(2, seed=29)
+    folder = tmp_path / "in" / f"{owner.name_parts[0]}_{owner.name_parts[1]}"
+    save(make_ct(owner, uid_seed="own").dataset, folder / "a.dcm")
+    save(make_ct(other, uid_seed="oth").dataset, folder / "b.dcm")  # does not flag it
+    assert run(tmp_path, ink_engine, *mode) == 0
+    for name in ("a.dcm", "b.dcm"):
+        rel = f"{folder.name}/{name}"
+        side = json.loads((tmp_path / "hdr" / f"{rel}_bboxes.json").read_text())
+        output = Path(side["output"])
+        assert output.is_file() and owner.name_parts[0] not in str(output)

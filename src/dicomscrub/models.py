@@ -140,11 +140,13 @@ class FileOutcome:
 
 @dataclass(frozen=True, slots=True)
 class StagedSidecar:
-    """What a single-pass (header-only) worker learnt for the sidecar, which the main
-    process writes once the file's release path is known."""
+    """What a single-pass (header-only) worker wrote into the sidecar, which the main
+    process writes again only when the release path it predicted from the file's own
+    path flags is not the one every file's flags give."""
 
     signature: str
     phi: dict[str, str]
+    predicted: str  # the release path the sidecar names
 
 
 @dataclass(frozen=True, slots=True)

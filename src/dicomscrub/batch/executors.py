@@ -37,10 +37,15 @@ def run_tasks(
     tasks: Sequence[T],
     config: DeidConfig,
     on_crash: Callable[[T, str], R],
+    *,
+    short: bool = False,
 ) -> Iterator[R]:
     """Yield ``func(task, config)`` for every task, in completion order.
 
-    ``on_crash(task, reason)`` stands in for a task whose process died.
+    ``on_crash(task, reason)`` stands in for a task whose process died. ``short`` tasks
+    (a few milliseconds each, like header-only files) go to the local pool in small
+    batches, so that handing them over does not cost as much as doing them; a batch
+    whose process dies is rerun one task at a time, as single tasks are.
     """
     if not tasks:
         return
@@ -52,23 +57,33 @@ def run_tasks(
         for task in tasks:
             yield func(task, config)
         return
-    pending: deque[T] = deque(tasks)
+    size = max(1, min(MAX_BATCH, len(tasks) // (jobs * 8))) if short else 1
+    pending: deque[list[T]] = deque(list(tasks[i : i + size]) for i in range(0, len(tasks), size))
     while pending:
-        inflight: dict[Future[R], T] = {}
+        inflight: dict[Future[list[R]], list[T]] = {}
         try:
             with ProcessPoolExecutor(max_workers=jobs) as pool:
                 while pending or inflight:
                     while pending and len(inflight) < jobs * WINDOW_PER_WORKER:
-                        inflight[pool.submit(func, pending[0], config)] = pending[0]
+                        inflight[pool.submit(_batch, func, pending[0], config)] = pending[0]
                         pending.popleft()  # only once submitted: a broken pool keeps it
                     done, _ = wait(inflight, return_when=FIRST_COMPLETED)
                     for future in done:
-                        result = future.result()  # raises BrokenProcessPool if a worker died
+                        results = future.result()  # raises BrokenProcessPool if one died
                         del inflight[future]
-                        yield result
+                        yield from results
         except BrokenProcessPool:
-            for task in inflight.values():
-                yield _isolated(func, task, config, on_crash)
+            for batch in inflight.values():
+                for task in batch:
+                    yield _isolated(func, task, config, on_crash)
+
+
+#: Most short tasks handed to a worker at once.
+MAX_BATCH = 16
+
+
+def _batch(func: Callable[[T, DeidConfig], R], tasks: list[T], config: DeidConfig) -> list[R]:
+    return [func(task, config) for task in tasks]
 
 
 def _isolated(

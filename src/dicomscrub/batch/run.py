@@ -202,8 +202,9 @@ def _single_pass(
     progress: Progress | None,
 ) -> tuple[list[RedactTask], dict[str, tuple[int, ...]]]:
     """Header-only runs: every file is read once and written to a staging folder in the
-    release folder (PHI-free names); once every file's path flags are known, each output
-    is moved to its release path and its sidecar written."""
+    release folder (PHI-free names), its sidecar naming the release path its own path
+    flags give; once every file's flags are known, each output is moved to its release
+    path, and the few sidecars whose folders another file flagged are written again."""
     out = config.output
     staging = out.output / STAGING
     shutil.rmtree(staging, ignore_errors=True)  # left by a run that was killed
@@ -221,7 +222,7 @@ def _single_pass(
         for task in todo
     ]
     done = _collect(
-        run_tasks(redact_file, tasks, config, _redact_crashed(out.output)),
+        run_tasks(redact_file, tasks, config, _redact_crashed(out.output), short=True),
         "redact",
         len(tasks),
         progress,
@@ -262,20 +263,22 @@ def _release(
             raise OutputError("the output path is the input file itself")
         final.parent.mkdir(parents=True, exist_ok=True)
         os.replace(staged, final)
-        write_sidecar(
-            out.headers,
-            relpath,
-            source=source,
-            output=final,
-            num_frames=outcome.num_frames,
-            boxes=(),
-            leaf_union=False,
-            leaf_key=leaf_key_of(relpath),
-            signature=outcome.sidecar.signature,
-            phi=outcome.sidecar.phi,
-        )
+        if shown != outcome.sidecar.predicted:  # another file flagged one of its folders
+            write_sidecar(
+                out.headers,
+                relpath,
+                source=source,
+                output=final,
+                num_frames=outcome.num_frames,
+                boxes=(),
+                leaf_union=False,
+                leaf_key=leaf_key_of(relpath),
+                signature=outcome.sidecar.signature,
+                phi=outcome.sidecar.phi,
+            )
     except (OSError, DicomScrubError) as exc:
         _unlink_quietly(staged)
+        _unlink_quietly(sidecar_path(out.headers, relpath))
         if final != source:
             _unlink_quietly(final)
         reason = str(exc) if isinstance(exc, DicomScrubError) else "could not move the output"

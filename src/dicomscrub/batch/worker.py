@@ -21,7 +21,7 @@ from pydicom.dataset import Dataset
 from pydicom.uid import ExplicitVRBigEndian, ExplicitVRLittleEndian, ImplicitVRLittleEndian
 
 from dicomscrub.audit.sidecar import write_sidecar
-from dicomscrub.batch.paths import flagged_components
+from dicomscrub.batch.paths import flagged_components, prefixes_of, release_relpath
 from dicomscrub.config import DeidConfig, HeaderConfig
 from dicomscrub.errors import DicomScrubError, InputError, OutputError, RedactionError
 from dicomscrub.header.anonymize import HeaderAnonymizer, HeaderReport, patient_identity
@@ -306,21 +306,26 @@ def _redact(
     else:
         _write_in_memory(out_path, task.path, ds, source_header, editor if plan else None, previews)
     staged = None
+    named = out_path
     if task.staged:
-        staged = StagedSidecar(signature=signature, phi=phi)
-    else:
-        write_sidecar(
-            config.output.headers,
-            task.relpath,
-            source=task.path.resolve(),
-            output=out_path.resolve(),
-            num_frames=frames,
-            boxes=task.boxes,
-            leaf_union=task.leaf_union,
-            leaf_key=task.leaf_key,
-            signature=signature,
-            phi=phi,
-        )
+        # Almost always the release path: only another file's header can flag more of
+        # this file's folders, and then the main process rewrites the sidecar.
+        pseudo = _anonymizer(config.header, config.key_path).pseudo
+        predicted = release_relpath(task.relpath, set(prefixes_of(task.relpath, flagged)), pseudo)
+        staged = StagedSidecar(signature=signature, phi=phi, predicted=predicted)
+        named = config.output.output / predicted
+    write_sidecar(
+        config.output.headers,
+        task.relpath,
+        source=task.path.resolve(),
+        output=named.resolve(),
+        num_frames=frames,
+        boxes=task.boxes,
+        leaf_union=task.leaf_union,
+        leaf_key=task.leaf_key,
+        signature=signature,
+        phi=phi,
+    )
     preview = ""
     if previews is not None and previews.ready:
         preview = save_previews(config.output.headers, task.relpath, *previews.pair())
