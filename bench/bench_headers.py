@@ -391,6 +391,9 @@ def run_tool(
     """Run ``tool`` once over the whole set with ``jobs`` processes (0: all cores)."""
     shutil.rmtree(run_dir, ignore_errors=True)
     run_dir.mkdir(parents=True)
+    # Every tool starts with the disk's write-back of the previous runs (and the deletes
+    # above) done, so that no run pays for another's output.
+    os.sync()
     out, headers, result = run_dir / "output", run_dir / "headers", run_dir / "result.json"
     if tool == CLI:
         cmd = dicomscrub_command(inputs.root, out, headers, key, jobs)
@@ -720,7 +723,8 @@ def report(
             f"- set: {inputs.describe()}, generated in {inputs.seconds:.0f} s",
             f"- dicomscrub run: `{shlex.join(_short(example))}`",
             f"- competitor run: `{shlex.join(_short(driver))}`",
-            f"- each tool and mode ran {repeats} time(s), in turn; the table shows the fastest "
+            f"- each tool and mode ran {repeats} time(s), in turn, each after `sync` (the "
+            "previous runs' write-back done); the table shows the fastest "
             "run (in-process seconds: dicomscrub's own summary line for the CLI, the driver's "
             "clock around the processing for the others, interpreter start and imports "
             "excluded); peak RSS is the largest single process, the worst over the repeats; "
