@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import shutil
 import subprocess
 import sys
@@ -16,6 +17,11 @@ from dicomscrub.samples import fake_patients, make_cr_mono1, make_ultrasound
 
 ROOT = Path(__file__).resolve().parents[1]
 needs_tesseract = pytest.mark.skipif(shutil.which("tesseract") is None, reason="no tesseract")
+HAS_RAPIDOCR = importlib.util.find_spec("rapidocr_onnxruntime") is not None
+ENGINES = [
+    pytest.param("tesseract", marks=needs_tesseract),
+    pytest.param("rapidocr", marks=pytest.mark.skipif(not HAS_RAPIDOCR, reason="no rapidocr")),
+]
 
 
 def _covered(box: object, boxes: list[dict[str, int]]) -> float:
@@ -31,10 +37,10 @@ def _covered(box: object, boxes: list[dict[str, int]]) -> float:
     return float(mask.mean())
 
 
-@needs_tesseract
+@pytest.mark.parametrize("engine", ENGINES)
 @pytest.mark.parametrize("maker", [make_ultrasound, make_cr_mono1])
-def test_tesseract_finds_every_burned_in_phi_line_and_keeps_clinical_text(
-    tmp_path: Path, maker: object
+def test_the_engine_finds_every_burned_in_phi_line_and_keeps_clinical_text(
+    tmp_path: Path, maker: object, engine: str
 ) -> None:
     import json
 
@@ -42,7 +48,8 @@ def test_tesseract_finds_every_burned_in_phi_line_and_keeps_clinical_text(
     (tmp_path / "in").mkdir()
     sample.dataset.save_as(tmp_path / "in" / "x.dcm", enforce_file_format=True)
     code = main(["run", "--input", str(tmp_path / "in"), "--output", str(tmp_path / "out"),
-                 "--headers", str(tmp_path / "hdr"), "--jobs", "1", "--no-progress"])  # fmt: skip
+                 "--headers", str(tmp_path / "hdr"), "--jobs", "1", "--no-progress",
+                 "--ocr-engine", engine])  # fmt: skip
     assert code == 0
     boxes = json.loads((tmp_path / "hdr" / "x.dcm_bboxes.json").read_text())["boxes"]
     for truth in sample.phi_boxes:

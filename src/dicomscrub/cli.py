@@ -137,7 +137,12 @@ def add_run_arguments(parser: argparse.ArgumentParser) -> None:
         help="range of the per-patient date shift in days, written with '=' because the "
         "values are negative: --date-shift-days=-3650,-365 (the default)",
     )
-    extra.add_argument("--ocr-engine", default=d.ocr_engine, help="OCR engine (default tesseract)")
+    extra.add_argument(
+        "--ocr-engine",
+        default=d.ocr_engine,
+        help="OCR engine: tesseract, or rapidocr (PP-OCR; pip install 'dicomscrub[rapidocr]') "
+        "(default tesseract)",
+    )
     extra.add_argument(
         "--tesseract-psm",
         type=int,

@@ -59,6 +59,11 @@ ENGINES: dict[str, EngineInfo] = {
         "dicomscrub.pixels.ocr.tesseract",
         "pip install pytesseract, and the tesseract binary (apt-get install tesseract-ocr)",
     ),
+    "rapidocr": EngineInfo(
+        "rapidocr",
+        "dicomscrub.pixels.ocr.rapidocr",
+        "pip install 'dicomscrub[rapidocr]' (rapidocr_onnxruntime, models included)",
+    ),
 }
 
 

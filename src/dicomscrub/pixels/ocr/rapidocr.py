@@ -1,0 +1,93 @@
+"""PP-OCR (DB text detection and CRNN recognition) through RapidOCR on ONNX Runtime.
+
+The only module that imports ``rapidocr_onnxruntime``. Its wheel ships the detection,
+direction and recognition models, so nothing is downloaded at run time. The models are
+loaded once per process and reused for every file.
+
+RapidOCR finds text *lines*; each line becomes one or more :class:`OcrWord` sharing a
+line number. The recogniser often drops the spaces between words, so a line may come
+back as one run-together word; the PHI rules look for header values inside words for
+that reason. Where it does keep spaces, each word gets the part of the line box that its
+characters take up.
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib.util
+import math
+import os
+from typing import Any
+
+import numpy as np
+
+from dicomscrub.config import PixelConfig
+from dicomscrub.models import BBox
+from dicomscrub.pixels.ocr.base import OcrWord
+
+
+def is_available() -> bool:
+    """True when ``rapidocr_onnxruntime`` (and so ONNX Runtime) can be imported."""
+    return importlib.util.find_spec("rapidocr_onnxruntime") is not None
+
+
+@functools.lru_cache(maxsize=1)
+def _model() -> Any:
+    # One ONNX Runtime thread: files are processed in parallel already (--jobs).
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+    from rapidocr_onnxruntime import RapidOCR
+
+    # Every line found is returned: the PHI rules, not the engine, decide what a weak
+    # reading means (dicomscrub redacts by line box, so a misread line still goes).
+    # The detector works at the image's own scale (our margin bands are wide and short;
+    # scaling their short side up to 736 px, the default, costs seconds per band).
+    return RapidOCR(
+        text_score=0.0,
+        det_limit_type="max",
+        det_limit_side_len=2048,
+        intra_op_num_threads=1,
+        inter_op_num_threads=1,
+    )
+
+
+class RapidOcrEngine:
+    """Line boxes and text from PP-OCR; confidences are the recogniser's scores."""
+
+    name = "rapidocr"
+
+    def read_words(self, image: np.ndarray) -> list[OcrWord]:
+        if image.ndim != 2:
+            raise ValueError("the OCR input is one 8-bit grey image")
+        result, _ = _model()(np.ascontiguousarray(image), use_cls=False)
+        words: list[OcrWord] = []
+        for line, (points, text, score) in enumerate(result or ()):
+            xs = [float(p[0]) for p in points]
+            ys = [float(p[1]) for p in points]
+            # Outward to whole pixels: a line box covers all of its ink.
+            x0, y0 = max(0, math.floor(min(xs))), max(0, math.floor(min(ys)))
+            box = BBox(x0, y0, max(1, math.ceil(max(xs)) - x0), max(1, math.ceil(max(ys)) - y0))
+            confidence = max(0.0, min(1.0, float(score)))
+            words.extend(_split_line(str(text), box, confidence, line))
+        return words
+
+
+def _split_line(text: str, box: BBox, confidence: float, line: int) -> list[OcrWord]:
+    """The words of one recognised line, each with its share of the line's width."""
+    parts = text.split()
+    if len(parts) <= 1:
+        return [OcrWord(text.strip(), box, confidence, line)] if text.strip() else []
+    total = len(text)
+    words = []
+    start = 0
+    for part in parts:
+        at = text.index(part, start)
+        start = at + len(part)
+        x0 = box.x + box.width * at // total
+        x1 = box.x + box.width * start // total
+        words.append(OcrWord(part, BBox(x0, box.y, max(1, x1 - x0), box.height), confidence, line))
+    return words
+
+
+def create(config: PixelConfig) -> RapidOcrEngine:
+    """Build the engine (the models load on first use)."""
+    return RapidOcrEngine()

@@ -1,0 +1,67 @@
+"""The PP-OCR engine (RapidOCR on ONNX Runtime): line boxes that cover their text."""
+
+from __future__ import annotations
+
+import importlib.util
+import itertools
+
+import numpy as np
+import pytest
+
+from dicomscrub.config import PixelConfig
+from dicomscrub.errors import EngineUnavailableError
+from dicomscrub.models import BBox
+from dicomscrub.pixels.ocr import base
+from dicomscrub.pixels.ocr.rapidocr import _split_line
+
+needs_rapidocr = pytest.mark.skipif(
+    importlib.util.find_spec("rapidocr_onnxruntime") is None, reason="rapidocr not installed"
+)
+
+
+def _rendered(lines: list[tuple[int, str]], size: tuple[int, int] = (120, 640)) -> np.ndarray:
+    from PIL import Image, ImageDraw, ImageFont
+
+    image = Image.new("L", (size[1], size[0]), 255)
+    draw = ImageDraw.Draw(image)
+    font = ImageFont.load_default(size=22)
+    for y, text in lines:
+        draw.text((12, y), text, fill=0, font=font)
+    return np.array(image)
+
+
+@needs_rapidocr
+def test_every_line_is_found_and_its_box_covers_the_ink() -> None:
+    image = _rendered([(10, "DOE^JOHN  ID 4471920"), (60, "03/18/2024 12:01")])
+    engine = base.get_engine(PixelConfig(ocr_engine="rapidocr"))
+    words = engine.read_words(image)
+    assert {w.line for w in words} == {0, 1}
+    text = "".join(w.text for w in words).replace(" ", "")
+    assert "4471920" in text and "03/18/2024" in text
+    ink_rows, ink_cols = np.nonzero(image < 128)
+    covered = np.zeros_like(image, dtype=bool)
+    for word in words:
+        covered[word.box.y : word.box.bottom, word.box.x : word.box.right] = True
+    assert covered[ink_rows, ink_cols].mean() >= 0.98
+
+
+@needs_rapidocr
+def test_a_blank_image_has_no_words() -> None:
+    engine = base.get_engine(PixelConfig(ocr_engine="rapidocr"))
+    assert engine.read_words(np.full((64, 256), 255, np.uint8)) == []
+
+
+def test_a_spaced_line_is_split_into_words_that_share_its_box() -> None:
+    words = _split_line("ID 123 DOE", BBox(0, 5, 100, 10), 0.9, 3)
+    assert [w.text for w in words] == ["ID", "123", "DOE"]
+    assert all(w.line == 3 and w.box.y == 5 and w.box.height == 10 for w in words)
+    assert words[0].box.x == 0 and words[-1].box.right == 100
+    assert all(a.box.right <= b.box.x for a, b in itertools.pairwise(words))
+
+
+def test_a_missing_rapidocr_names_the_package_to_install(monkeypatch: pytest.MonkeyPatch) -> None:
+    from dicomscrub.pixels.ocr import rapidocr
+
+    monkeypatch.setattr(rapidocr, "is_available", lambda: False)
+    with pytest.raises(EngineUnavailableError, match=r"dicomscrub\[rapidocr\]"):
+        base.get_engine(PixelConfig(ocr_engine="rapidocr"))
