@@ -49,7 +49,7 @@ def test_the_engine_finds_every_burned_in_phi_line_and_keeps_clinical_text(
     sample.dataset.save_as(tmp_path / "in" / "x.dcm", enforce_file_format=True)
     code = main(["run", "--input", str(tmp_path / "in"), "--output", str(tmp_path / "out"),
                  "--headers", str(tmp_path / "hdr"), "--jobs", "1", "--no-progress",
-                 "--ocr-engine", engine])  # fmt: skip
+                 "--ocr-engine", engine, "--redact", "phi"])  # fmt: skip
     assert code == 0
     boxes = json.loads((tmp_path / "hdr" / "x.dcm_bboxes.json").read_text())["boxes"]
     for truth in sample.phi_boxes:

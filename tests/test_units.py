@@ -133,7 +133,7 @@ def test_discovery_recognises_dicom_by_content_not_extension(tmp_path: Path) -> 
 
 
 def test_a_value_read_as_its_own_line_goes_with_the_phi_label_beside_it() -> None:
-    from dicomscrub.pixels.detect import _phi_lines
+    from dicomscrub.pixels.detect import text_lines
     from dicomscrub.pixels.ocr.base import OcrWord
 
     words = [
@@ -142,5 +142,44 @@ def test_a_value_read_as_its_own_line_goes_with_the_phi_label_beside_it() -> Non
         OcrWord("C5-1", BBox(300, 10, 40, 12), 0.9, line=2),  # same row, far away
         OcrWord("MI", BBox(10, 60, 20, 12), 0.9, line=3),  # another row
     ]
-    boxes = [box for box, _ in _phi_lines(words, MATCHER, 0.0)]
+    boxes = [box for box, _ in text_lines(words, MATCHER, 0.0, "phi")]
     assert boxes == [BBox(10, 10, 116, 13)]
+
+
+def test_all_text_takes_every_line_and_phi_only_the_lines_that_hold_phi() -> None:
+    from dicomscrub.pixels.detect import text_lines
+    from dicomscrub.pixels.ocr.base import OcrWord
+
+    words = [
+        OcrWord("03/18/2024", BBox(10, 10, 90, 12), 0.9, line=0),
+        OcrWord("C5-1", BBox(10, 60, 40, 12), 0.2, line=1),  # clinical, weakly read
+        OcrWord("MI", BBox(10, 110, 20, 12), 0.9, line=2),
+        OcrWord("1.2", BBox(40, 110, 30, 12), 0.9, line=2),
+    ]
+    every = text_lines(words, MATCHER, 0.5, "all-text")
+    assert [box for box, _ in every] == [BBox(10, 10, 90, 12), BBox(10, 60, 40, 12),
+                                         BBox(10, 110, 60, 12)]  # fmt: skip
+    assert {rule for _, rule in every} == {"all-text"}
+    assert [box for box, _ in text_lines(words, MATCHER, 0.5, "phi")] == [BBox(10, 10, 90, 12)]
+
+
+def test_full_frame_searches_the_whole_frame_and_margins_only_the_margins() -> None:
+    from dicomscrub.config import PixelConfig
+    from dicomscrub.pixels.roi import search_regions
+
+    assert search_regions(100, 200, PixelConfig(full_frame=True)) == [BBox(0, 0, 200, 100)]
+    margins = search_regions(100, 200, PixelConfig())
+    assert margins == margin_regions(100, 200, 0.25, 0.25, 0.25, 0.25)
+    assert BBox(0, 0, 200, 100) not in margins
+
+
+def test_an_unknown_redact_policy_is_refused(tmp_path: Path) -> None:
+    from dicomscrub.config import DeidConfig, OutputConfig, PixelConfig
+    from dicomscrub.errors import ConfigError
+
+    places = OutputConfig(input=tmp_path / "in", output=tmp_path / "out", headers=tmp_path / "h")
+    with pytest.raises(ConfigError, match="--redact"):
+        DeidConfig(pixels=PixelConfig(redact="everything"), output=places).validate()
+    no_margins = PixelConfig(full_frame=True, top_ratio=0, bottom_ratio=0, left_ratio=0,
+                             right_ratio=0)  # fmt: skip
+    DeidConfig(pixels=no_margins, output=places).validate()  # the whole frame is searched

@@ -13,7 +13,14 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from dicomscrub import __version__
-from dicomscrub.config import BatchConfig, DeidConfig, HeaderConfig, OutputConfig, PixelConfig
+from dicomscrub.config import (
+    REDACT_POLICIES,
+    BatchConfig,
+    DeidConfig,
+    HeaderConfig,
+    OutputConfig,
+    PixelConfig,
+)
 from dicomscrub.errors import ConfigError, DicomScrubError, EngineUnavailableError
 from dicomscrub.header.options import DEFAULT_OPTIONS, OPTION_NAMES, resolve_options
 from dicomscrub.header.overrides import load_profile
@@ -144,6 +151,20 @@ def add_run_arguments(parser: argparse.ArgumentParser) -> None:
         "(default tesseract)",
     )
     extra.add_argument(
+        "--redact",
+        choices=REDACT_POLICIES,
+        default=d.redact,
+        help="all-text: every text line found in the searched area is redacted (default, "
+        "the safe choice for margins); phi: only lines holding PHI, clinical annotations "
+        "(probe, MI/TIS, depth, gain) stay",
+    )
+    extra.add_argument(
+        "--full-frame",
+        action="store_true",
+        help="search the whole frame, not only the margins (text over the image; best "
+        "with --redact phi)",
+    )
+    extra.add_argument(
         "--tesseract-psm",
         type=int,
         default=d.tesseract_psm,
@@ -203,6 +224,8 @@ def config_from_args(args: argparse.Namespace) -> DeidConfig:
             merge_iou=args.merge_iou,
             expand_px=args.expand,
             ocr_engine=args.ocr_engine,
+            redact=args.redact,
+            full_frame=args.full_frame,
             tesseract_psm=args.tesseract_psm,
             tesseract_whitelist=args.tesseract_whitelist,
             leaf_union=not args.no_leaf_union,

@@ -34,6 +34,10 @@ class HeaderConfig:
     profile_file: Path | None = None
 
 
+#: The ``--redact`` policies.
+REDACT_POLICIES = ("all-text", "phi")
+
+
 @dataclass(frozen=True, slots=True)
 class PixelConfig:
     """How burned-in text is searched for and redacted."""
@@ -48,6 +52,11 @@ class PixelConfig:
     merge_iou: float = 0.2
     expand_px: int = 8
     ocr_engine: str = "tesseract"
+    #: What goes: every text line found in the searched area ("all-text"), or only the
+    #: lines that hold PHI ("phi"; clinical annotations stay).
+    redact: str = "all-text"
+    #: Search the whole frame instead of the margins.
+    full_frame: bool = False
     tesseract_psm: int = 11
     tesseract_whitelist: str | None = None
     min_confidence: float = 0.0
@@ -107,7 +116,11 @@ class DeidConfig:
         ):
             if not 0.0 <= value <= 1.0:
                 raise ConfigError(f"--{name} must be between 0.0 and 1.0, got {value}")
-        if p.enabled and not any(r > 0 for r in p.margin_ratios()):
+        if p.redact not in REDACT_POLICIES:
+            raise ConfigError(
+                f"--redact must be one of {', '.join(REDACT_POLICIES)}, got {p.redact!r}"
+            )
+        if p.enabled and not p.full_frame and not any(r > 0 for r in p.margin_ratios()):
             raise ConfigError(
                 "all four margin ratios are 0, so no text would be searched for; "
                 "give a ratio above 0, or --no-pixels to skip the pixel step on purpose"

@@ -18,7 +18,7 @@ from dicomscrub.pixels.ocr.base import OcrEngine, OcrWord
 from dicomscrub.pixels.phi_policy import PhiMatcher
 from dicomscrub.pixels.preprocess import Prepared, prepare_region
 from dicomscrub.pixels.render import to_display
-from dicomscrub.pixels.roi import margin_regions
+from dicomscrub.pixels.roi import search_regions
 
 log = logging.getLogger(__name__)
 
@@ -62,7 +62,7 @@ def detect_phi_boxes(
     cine) are read once.
     """
     rows, cols = int(ds.Rows), int(ds.Columns)
-    regions = margin_regions(rows, cols, *config.margin_ratios())
+    regions = search_regions(rows, cols, config)
     found: list[BBox] = []
     seen: set[bytes] = set()
     rule_counts: dict[str, int] = defaultdict(int)
@@ -85,7 +85,7 @@ def detect_phi_boxes(
         bands, read_stacked(engine, [p.image for _, p in bands]), strict=True
     ):
         words_total += len(words)
-        for box, rule in _phi_lines(words, matcher, config.min_confidence):
+        for box, rule in text_lines(words, matcher, config.min_confidence, config.redact):
             rule_counts[rule] += 1
             found.append(_to_source(box, region, prepared.scale, prepared.padding_px))
     merged = merge_boxes((b.clipped(rows, cols) for b in found), config.merge_iou)
@@ -141,18 +141,20 @@ def read_stacked(engine: OcrEngine, images: Sequence[np.ndarray]) -> list[list[O
     return out
 
 
-def _phi_lines(
-    words: Sequence[OcrWord], matcher: PhiMatcher, min_confidence: float
+def text_lines(
+    words: Sequence[OcrWord], matcher: PhiMatcher, min_confidence: float, policy: str
 ) -> list[tuple[BBox, str]]:
-    """Boxes of whole lines that hold PHI (a whole line goes, so a misread neighbour does too)."""
+    """Boxes of the whole lines that go, with the rule that sent each: every line found
+    (``all-text``, whatever was read in it), or the lines that hold PHI (``phi``; a whole
+    line goes, so a misread neighbour does too)."""
     lines: dict[int, list[OcrWord]] = defaultdict(list)
     for word in words:
-        if word.confidence >= min_confidence or min_confidence == 0.0:
+        if policy == "all-text" or word.confidence >= min_confidence or min_confidence == 0.0:
             lines[word.line].append(word)
     out: list[tuple[BBox, str]] = []
     others: list[BBox] = []
     for line_words in lines.values():
-        rule = matcher.line_rule(w.text for w in line_words)
+        rule = "all-text" if policy == "all-text" else matcher.line_rule(w.text for w in line_words)
         if rule is None:
             others.extend(w.box for w in line_words)
             continue

@@ -1,7 +1,8 @@
-"""The margin regions searched for text."""
+"""The regions searched for text: the margins, or the whole frame."""
 
 from __future__ import annotations
 
+from dicomscrub.config import PixelConfig
 from dicomscrub.models import BBox
 
 
@@ -32,3 +33,11 @@ def margin_regions(
             x0 = max(cols - right_px, 0)
             regions.append(BBox(x0, y_start, cols - x0, y_end - y_start))
     return regions
+
+
+def search_regions(rows: int, cols: int, config: PixelConfig) -> list[BBox]:
+    """The regions searched for text: the whole frame with ``--full-frame``, else the
+    margins the ratios give."""
+    if config.full_frame:
+        return [BBox(0, 0, cols, rows)]
+    return margin_regions(rows, cols, *config.margin_ratios())
