@@ -46,31 +46,73 @@ class InkEngine:
         return words
 
 
+class HalfInkEngine(InkEngine):
+    """The ink engine with a flaw: each line's box covers only its left half, as a box
+    that missed part of a line would."""
+
+    name = "halfink"
+
+    def read_words(self, image: np.ndarray) -> list[OcrWord]:
+        return [
+            OcrWord(
+                w.text,
+                BBox(w.box.x, w.box.y, max(1, w.box.width // 2), w.box.height),
+                w.confidence,
+                w.line,
+            )
+            for w in super().read_words(image)
+        ]
+
+
 class _InkModule:
-    @staticmethod
-    def is_available() -> bool:
+    engine: type[InkEngine] = InkEngine
+
+    @classmethod
+    def is_available(cls) -> bool:
         return True
 
-    @staticmethod
-    def create(config: PixelConfig) -> InkEngine:
-        return InkEngine()
+    @classmethod
+    def create(cls, config: PixelConfig) -> InkEngine:
+        return cls.engine()
 
 
-@pytest.fixture
-def ink_engine(monkeypatch: pytest.MonkeyPatch) -> str:
-    """Register the fake engine as ``ink``; use ``--ocr-engine ink`` / ``ocr_engine='ink'``."""
-    info = base.EngineInfo("ink", "conftest-ink", "nothing")
-    monkeypatch.setitem(base.ENGINES, "ink", info)
+class _HalfInkModule(_InkModule):
+    engine = HalfInkEngine
+
+
+def _register(monkeypatch: pytest.MonkeyPatch, modules: dict[str, type[_InkModule]]) -> None:
+    for name in modules:
+        monkeypatch.setitem(base.ENGINES, name, base.EngineInfo(name, f"conftest-{name}", "-"))
     monkeypatch.setattr(
         base.EngineInfo,
         "load",
         lambda self: (
-            (_InkModule.is_available, _InkModule.create)
-            if self.name == "ink"
+            (modules[self.name].is_available, modules[self.name].create)
+            if self.name in modules
             else _original_load(self)
         ),
     )
+
+
+@pytest.fixture
+def ink_engine(monkeypatch: pytest.MonkeyPatch) -> str:
+    """Register the fake engine as ``ink``; use ``--ocr-engine ink`` / ``ocr_engine='ink'``.
+
+    The fake reads speckle and the edges of objects as text, so the second look (which
+    any real engine would pass) is turned off for it; ``fake_engines`` keeps it on.
+    """
+    from dicomscrub.batch import worker
+
+    _register(monkeypatch, {"ink": _InkModule})
+    monkeypatch.setattr(worker, "_second_look", lambda *args, **kwargs: None)
     return "ink"
+
+
+@pytest.fixture
+def fake_engines(monkeypatch: pytest.MonkeyPatch) -> tuple[str, str]:
+    """``ink`` and the flawed ``halfink``, with the second look on."""
+    _register(monkeypatch, {"ink": _InkModule, "halfink": _HalfInkModule})
+    return "ink", "halfink"
 
 
 _original_load = base.EngineInfo.load

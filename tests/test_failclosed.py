@@ -426,3 +426,42 @@ def test_a_folder_flagged_by_one_file_renames_every_file_in_it_and_their_sidecar
         side = json.loads((tmp_path / "hdr" / f"{rel}_bboxes.json").read_text())
         output = Path(side["output"])
         assert output.is_file() and owner.name_parts[0] not in str(output)
+
+
+def _text_on_black(tmp_path: Path) -> Path:
+    """A small MONOCHROME2 image: two lines of bright text on black, nothing else."""
+    from PIL import Image, ImageDraw, ImageFont
+
+    image = Image.new("L", (256, 128), 0)
+    draw = ImageDraw.Draw(image)
+    font = ImageFont.load_default(size=14)
+    draw.text((8, 6), "DOE JOHN 4471920", fill=255, font=font)
+    draw.text((8, 104), "03/18/2024 12:01", fill=255, font=font)
+    ds = make_ct(uid_seed="look").dataset
+    ds.Rows, ds.Columns, ds.BitsAllocated, ds.BitsStored, ds.HighBit = 128, 256, 8, 8, 7
+    ds.PixelRepresentation = 0
+    for keyword in ("RescaleIntercept", "RescaleSlope", "WindowCenter", "WindowWidth"):
+        if keyword in ds:
+            delattr(ds, keyword)
+    ds.PixelData = np.asarray(image, dtype=np.uint8).tobytes()
+    return save(ds, tmp_path / "in" / "look.dcm")
+
+
+def test_the_second_look_releases_a_file_whose_text_is_all_covered(
+    tmp_path: Path, fake_engines: tuple[str, str]
+) -> None:
+    _text_on_black(tmp_path)
+    assert run(tmp_path, fake_engines[0]) == 0
+    assert (tmp_path / "out" / "look.dcm").is_file()
+
+
+def test_the_second_look_fails_a_file_whose_boxes_missed_part_of_a_line(
+    tmp_path: Path, fake_engines: tuple[str, str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    _text_on_black(tmp_path)
+    assert run(tmp_path, fake_engines[1], "--expand", "0", "--padding", "0") == 1
+    assert "second look" in capsys.readouterr().out
+    assert not (tmp_path / "out" / "look.dcm").exists()
+    assert not list((tmp_path / "out").rglob("*.part"))
+    assert run(tmp_path, fake_engines[1], "--expand", "0", "--padding", "0",
+               "--no-second-look", "--overwrite") == 0  # fmt: skip

@@ -165,6 +165,12 @@ def add_run_arguments(parser: argparse.ArgumentParser) -> None:
         "with --redact phi)",
     )
     extra.add_argument(
+        "--no-second-look",
+        action="store_true",
+        help="do not search the redacted frames again (by default a file whose output "
+        "still shows PHI text fails instead of being released)",
+    )
+    extra.add_argument(
         "--tesseract-psm",
         type=int,
         default=d.tesseract_psm,
@@ -226,6 +232,7 @@ def config_from_args(args: argparse.Namespace) -> DeidConfig:
             ocr_engine=args.ocr_engine,
             redact=args.redact,
             full_frame=args.full_frame,
+            second_look=not args.no_second_look,
             tesseract_psm=args.tesseract_psm,
             tesseract_whitelist=args.tesseract_whitelist,
             leaf_union=not args.no_leaf_union,

@@ -57,6 +57,9 @@ class PixelConfig:
     redact: str = "all-text"
     #: Search the whole frame instead of the margins.
     full_frame: bool = False
+    #: After redaction, search the output's sampled frames again and fail the file if
+    #: PHI text is still readable.
+    second_look: bool = True
     tesseract_psm: int = 11
     tesseract_whitelist: str | None = None
     min_confidence: float = 0.0

@@ -8,6 +8,7 @@ that names no PHI, and nothing is written to the release folder for that file.
 from __future__ import annotations
 
 import copy
+import dataclasses
 import functools
 import logging
 import warnings
@@ -260,6 +261,8 @@ def _redact(
         _check_geometry(ds)
         boxes = [b.clipped(int(ds.Rows), int(ds.Columns)) for b in task.boxes]
         boxes = [b for b in boxes if b.area]
+    # The second look needs the original header's values: take them before it changes.
+    looker = matcher_for(ds) if boxes and config.pixels.second_look else None
     editor = _editor(ds, boxes, task.relpath, config) if boxes else None
     plan = None
     if frames and (editor is not None or big_endian or needs_rewrite(ds, task.path)):
@@ -305,6 +308,8 @@ def _redact(
             )
     else:
         _write_in_memory(out_path, task.path, ds, source_header, editor if plan else None, previews)
+    if looker is not None:
+        _second_look(out_path, frames, config, looker)
     staged = None
     named = out_path
     if task.staged:
@@ -340,6 +345,24 @@ def _redact(
         flagged=tuple(flagged),
         sidecar=staged,
     )
+
+
+def _second_look(out_path: Path, frames: int, config: DeidConfig, matcher: PhiMatcher) -> None:
+    """Search the written output's sampled frames again, for PHI only, with the same
+    engine and areas; raise (so the file fails and its output is removed) if any is
+    still readable: a box that missed part of a line, text the group's boxes did not
+    cover."""
+    header = read_header(out_path)
+    pixels = dataclasses.replace(config.pixels, redact="phi")
+    found = detect_phi_boxes(
+        lambda i: read_frame(out_path, header, i), header, frames, pixels,
+        get_engine(config.pixels), matcher,
+    )  # fmt: skip
+    if found.boxes:
+        raise RedactionError(
+            f"second look: {len(found.boxes)} line(s) of PHI text still readable after "
+            "redaction; not released"
+        )
 
 
 def _write_in_memory(
