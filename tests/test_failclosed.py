@@ -465,3 +465,24 @@ def test_the_second_look_fails_a_file_whose_boxes_missed_part_of_a_line(
     assert not list((tmp_path / "out").rglob("*.part"))
     assert run(tmp_path, fake_engines[1], "--expand", "0", "--padding", "0",
                "--no-second-look", "--overwrite") == 0  # fmt: skip
+
+
+def test_extra_frames_in_copied_pixel_data_fail_the_file(tmp_path: Path, ink_engine: str) -> None:
+    ds = make_ct(uid_seed="extra").dataset  # no text: nothing to redact, copied as stored
+    blank = np.zeros((2, int(ds.Rows), int(ds.Columns)), dtype=np.uint16)
+    ds.PixelRepresentation, ds.BitsStored, ds.HighBit = 0, 12, 11
+    ds.PixelData = blank.tobytes()  # two frames, NumberOfFrames absent: one declared
+    save(ds, tmp_path / "in" / "ct.dcm")
+    assert run(tmp_path, ink_engine) == 1
+    assert not (tmp_path / "out" / "ct.dcm").exists()
+
+
+def test_outputs_left_staged_by_a_killed_run_are_removed_by_the_next(
+    tmp_path: Path, ink_engine: str
+) -> None:
+    staged = tmp_path / "out" / ".dicomscrub-staging" / "0123456789abcdef.dcm"
+    staged.parent.mkdir(parents=True)
+    staged.write_bytes(b"left by a run that was killed")
+    save(make_ct(uid_seed="stg").dataset, tmp_path / "in" / "ct.dcm")
+    assert run(tmp_path, ink_engine) == 0  # a pixel run, which stages nothing itself
+    assert not staged.parent.exists()

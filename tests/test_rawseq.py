@@ -125,3 +125,59 @@ def test_real_files_are_the_same_walked_on_their_bytes(tmp_path: Path, realdata:
         )
     assert compared > 100
     assert walked_encoded > 20  # sequences of defined length, read undecoded by pydicom
+
+
+def _save_raw(ds: Dataset, path: Path) -> Path:
+    from pydicom.dataset import FileMetaDataset
+    from pydicom.uid import ExplicitVRLittleEndian, generate_uid
+
+    ds.SOPClassUID = "1.2.840.10008.5.1.4.1.1.7"
+    ds.SOPInstanceUID = generate_uid()
+    ds.file_meta = FileMetaDataset()
+    ds.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
+    ds.file_meta.MediaStorageSOPClassUID = ds.SOPClassUID
+    ds.file_meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
+    return write_dataset(ds, path)
+
+
+def test_a_name_in_an_item_with_its_own_character_set_is_still_cleaned_from_descriptions(
+    tmp_path: Path,
+) -> None:
+    ds = Dataset()
+    ds.SpecificCharacterSet = "ISO_IR 100"
+    ds.PatientID = "ID1"
+    ds.StudyDescription = "Kontrolle Müller Knie"
+    item = Dataset()
+    item.SpecificCharacterSet = "ISO_IR 192"
+    item.PersonName = "Müller^Zoë"
+    ds.ContentSequence = Sequence([item])
+    path = _save_raw(ds, tmp_path / "in.dcm")
+    walked = assert_same(path, tmp_path)
+    assert "Müller" not in str(walked.StudyDescription)
+
+
+def test_nested_text_is_written_in_the_character_set_the_item_inherits(tmp_path: Path) -> None:
+    ds = Dataset()
+    ds.SpecificCharacterSet = "ISO_IR 192"
+    ds.PatientName = "Brandt^Ilse"
+    inner = Dataset()
+    inner.DerivationDescription = "Prüfung für Brandt"
+    outer = Dataset()
+    outer.DerivationImageSequence = Sequence([inner])
+    ds.ReferencedImageSequence = Sequence([outer])
+    ds["ReferencedImageSequence"].is_undefined_length = True  # walked as objects
+    path = _save_raw(ds, tmp_path / "in.dcm")
+    walked = assert_same(path, tmp_path)
+    nested = walked.ReferencedImageSequence[0].DerivationImageSequence[0]
+    assert "Prüfung für" in str(nested.DerivationDescription)
+
+
+def test_padded_private_creators_and_identifiers_read_the_same_both_ways(tmp_path: Path) -> None:
+    ds = enhanced_dataset(3)
+    ds.add_new(0x00080050, "SH", b"ACC12\x00\\ACC")  # AccessionNumber with a NUL inside
+    item = ds.PerFrameFunctionalGroupsSequence[1]
+    del item[0x00210010]
+    item.add_new(0x00210010, "LO", b"DICOMSCRUB TEST\x00")  # creator padded with a NUL
+    path = write_dataset(ds, tmp_path / "in.dcm")
+    assert_same(path, tmp_path, resolve_options(add=("retain_safe_private",)))
+    assert_same(path, tmp_path)

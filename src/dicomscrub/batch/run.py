@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import os
@@ -63,6 +62,8 @@ def run_batch(
     )
     if config.pixels.enabled:
         get_engine(config.pixels)  # fail the whole run early if the engine is missing
+    # Outputs a killed header-only run left staged are not released: remove them.
+    shutil.rmtree(out.output / STAGING, ignore_errors=True)
     found = discover(out.input, config.batch.recursive)
     log.info(
         "found %d DICOM files (%d not DICOM, %d DICOMDIR skipped)",
@@ -202,17 +203,17 @@ def _single_pass(
     progress: Progress | None,
 ) -> tuple[list[RedactTask], dict[str, tuple[int, ...]]]:
     """Header-only runs: every file is read once and written to a staging folder in the
-    release folder (PHI-free names), its sidecar naming the release path its own path
-    flags give; once every file's flags are known, each output is moved to its release
-    path, and the few sidecars whose folders another file flagged are written again."""
+    release folder (under keyed tokens, so a name gives no input path away), its sidecar
+    naming the release path its own path flags give; once every file's flags are known,
+    each output is moved to its release path, and the few sidecars whose folders another
+    file flagged are written again."""
     out = config.output
     staging = out.output / STAGING
-    shutil.rmtree(staging, ignore_errors=True)  # left by a run that was killed
     tasks = [
         RedactTask(
             path=task.path,
             relpath=task.relpath,
-            out_relpath=f"{STAGING}/{_staged_name(task.relpath)}",
+            out_relpath=f"{STAGING}/{pseudo.token('staging', task.relpath, 16)}.dcm",
             boxes=(),
             leaf_union=False,
             leaf_key=leaf_key_of(task.relpath),
@@ -221,20 +222,22 @@ def _single_pass(
         )
         for task in todo
     ]
-    done = _collect(
-        run_tasks(redact_file, tasks, config, _redact_crashed(out.output), short=True),
-        "redact",
-        len(tasks),
-        progress,
-    )
-    for outcome in done:
-        flagged.update(prefixes_of(outcome.relpath, outcome.flagged))
-    sources = {t.relpath: t.path for t in tasks}
-    with Crosswalk(out.headers) as crosswalk:
+    try:  # whatever stops the run, nothing stays staged in the release folder
+        done = _collect(
+            run_tasks(redact_file, tasks, config, _redact_crashed(out.output), short=True),
+            "redact",
+            len(tasks),
+            progress,
+        )
         for outcome in done:
-            outcomes.append(_release(outcome, sources[outcome.relpath], config, pseudo, flagged,
-                                     crosswalk))  # fmt: skip
-    shutil.rmtree(staging, ignore_errors=True)
+            flagged.update(prefixes_of(outcome.relpath, outcome.flagged))
+        sources = {t.relpath: t.path for t in tasks}
+        with Crosswalk(out.headers) as crosswalk:
+            for outcome in done:
+                outcomes.append(_release(outcome, sources[outcome.relpath], config, pseudo,
+                                         flagged, crosswalk))  # fmt: skip
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
     return tasks, {o.relpath: o.flagged for o in done}
 
 
@@ -286,11 +289,6 @@ def _release(
     if outcome.crosswalk is not None:
         crosswalk.add(outcome.crosswalk)
     return replace(outcome, output=str(final), release_relpath=shown, crosswalk=None, sidecar=None)
-
-
-def _staged_name(relpath: str) -> str:
-    """A PHI-free, unique staging file name for one input file."""
-    return hashlib.sha256(relpath.encode("utf-8", "surrogateescape")).hexdigest()[:32] + ".dcm"
 
 
 def _group_boxes(

@@ -41,6 +41,7 @@ from dicomscrub.io.frames import (
 from dicomscrub.io.pixelstream import (
     PixelPlan,
     append_pixels,
+    check_copied_length,
     copy_pixels,
     needs_rewrite,
     plan_pixels,
@@ -276,6 +277,8 @@ def _redact(
         stored = ds.get_item(PIXEL_DATA_TAG, keep_deferred=True)
         if isinstance(stored, RawDataElement) and stored.value is None:
             copy_raw = stored  # still on disk: copy the bytes as they are
+            if pixels:  # frames beyond NumberOfFrames would be released unsearched
+                check_copied_length(ds, stored)
 
     source_header = ds
     if plan is not None:

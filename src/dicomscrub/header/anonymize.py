@@ -327,7 +327,7 @@ class HeaderAnonymizer:
             ),
             unchanged=lambda action, holder, tag: unchanged_by(action, holder, tag, scope),
             charset=ds._character_set,
-            out_encoding=ds.get("SpecificCharacterSet", "iso8859"),
+            out_encoding=ds._character_set,  # inherited from the parents for an item
             implicit=implicit,
         )
         try:
@@ -462,6 +462,8 @@ class HeaderAnonymizer:
             return [report.pseudonym]
         if not stored.isascii() or b"\x1b" in stored:
             return None  # a character set could read these bytes otherwise
+        if b"\x00" in stored.rstrip(b"\x00 "):
+            return None  # a NUL inside: pydicom's reading of each value decides
         text = stored.decode("ascii").rstrip("\x00 ")
         values = text.split("\\") if text else []
         if vr == "UI" and action in (Action.UID, Action.DUMMY):

@@ -176,8 +176,12 @@ def _encoded_text(ds: Dataset, tag: int) -> list[tuple[str, str, str]] | None:
     if parsed is None:
         return None
     buf, items = parsed
+    try:
+        wanted = list(iter_values(buf, items, _wanted))
+    except NotEncodable:
+        return None  # read as objects instead, each item with its own character set
     found: list[tuple[str, str, str]] = []
-    for element, _ in iter_values(buf, items, _wanted):
+    for element, _ in wanted:
         keyword, vr = tag_info(element.tag, element.vr)
         value = buf[element.start : element.end]
         if vr in ("DA", "DT") and element.vr in (vr, None):

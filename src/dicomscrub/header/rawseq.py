@@ -268,8 +268,12 @@ def iter_values(
     wanted: Callable[[int, str | None], bool],
 ) -> Iterator[tuple[EncodedElement, int]]:
     """Every element at every depth below ``items`` that ``wanted(tag, stored VR)``
-    accepts, with its depth; sequences are entered, never yielded."""
+    accepts, with its depth; sequences are entered, never yielded. Raises
+    :class:`NotEncodable` for an item with its own character set (its values must be
+    read with it)."""
     for item in items:
+        if any(element.tag == 0x00080005 for element in item):
+            raise NotEncodable("character set inside an item")
         for element in item:
             tag = element.tag
             if tag in PIXEL_DATA_TAGS or (tag >> 16) & 0xFF01 == 0x6000:
@@ -386,7 +390,9 @@ class SequenceRewriter:
                     out.append((tag, encoded))
         for element in creator_elements:
             if (element.tag >> 16, element.tag & 0xFF) in kept_blocks:
-                out.append((element.tag, self._stored(buf, element)))
+                # The object walk decodes creators to find the blocks, so it writes them
+                # back decoded (padding and VR as pydicom writes them): do the same.
+                out.append((element.tag, self._decoded(buf, element)))
         out.sort(key=lambda pair: pair[0])
         # Retired group lengths are dropped by the writer, as pydicom drops them.
         return [data for tag, data in out if tag & 0xFFFF or tag >> 16 <= 6]
@@ -472,6 +478,22 @@ class SequenceRewriter:
         data = encode_text_values(vr, values)
         return element_header(element.tag, element.vr or vr, len(data), self._implicit) + data
 
+    def _decoded(self, buf: bytes, element: EncodedElement) -> bytes:
+        holder = Dataset(parent_encoding=self._charset)
+        holder[element.tag] = raw_element(buf, element, self._implicit)
+        try:
+            elem = holder[element.tag]
+        except Exception as exc:
+            raise NotEncodable("value cannot be decoded") from exc
+        return self._encode(elem)
+
+    def _encode(self, elem: DataElement) -> bytes:
+        fp = DicomBytesIO()
+        fp.is_little_endian = True
+        fp.is_implicit_VR = self._implicit
+        write_data_element(fp, elem, self._out_encoding)  # type: ignore[arg-type]
+        return bytes(fp.getvalue())
+
     def _apply_and_encode(
         self, holder: Dataset, tag: int, decision: Decision, path: tuple[str, ...]
     ) -> bytes | None:
@@ -487,11 +509,7 @@ class SequenceRewriter:
             if elem.value:
                 raise NotEncodable("changed sequence with items")
             return element_header(tag, "SQ", UNDEFINED, self._implicit) + SEQ_END
-        fp = DicomBytesIO()
-        fp.is_little_endian = True
-        fp.is_implicit_VR = self._implicit
-        write_data_element(fp, elem, self._out_encoding)  # type: ignore[arg-type]
-        return bytes(fp.getvalue())
+        return self._encode(elem)
 
     def _creators(self, buf: bytes, elements: list[EncodedElement]) -> dict[tuple[int, int], str]:
         """The private creators of one item, read as ``creators_of`` reads them."""

@@ -153,10 +153,12 @@ def _mapped_unclean(
                     return True
                 samples = np.frombuffer(mapped, dtype, whole, skip)
                 try:
-                    if has_unused_bits(samples, ds):
-                        return True
-                finally:
-                    del samples  # a map cannot close while a view of it is alive
+                    unclean = has_unused_bits(samples, ds)
+                except Exception:  # the rewrite will say what is wrong with these samples
+                    unclean = True
+                del samples  # a map cannot close while a view of it is alive
+                if unclean:
+                    return True
             position += whole * dtype.itemsize
     return False
 
@@ -239,6 +241,17 @@ def append_pixels(
         return f"re-encoded losslessly in {plan.source_syntax.name}"
     _decoded(fh, source, source_ds, header, frames, editor, watcher)
     return f"decoded from {plan.source_syntax.name}, written as Explicit VR Little Endian"
+
+
+def check_copied_length(ds: Dataset, raw: RawDataElement) -> None:
+    """Native pixel data to be copied as stored must hold exactly NumberOfFrames frames,
+    as the native rewrite requires (compressed data is checked frame by frame when it is
+    read; 1-bit data never takes the copy path)."""
+    syntax = transfer_syntax(ds)
+    bits = int(ds.get("BitsAllocated", 0) or 0)
+    if syntax.is_compressed or raw.length == 0xFFFFFFFF or bits not in (8, 16, 32):
+        return
+    check_native_length(raw.length, _geometry(ds, bits).frame_bytes * number_of_frames(ds))
 
 
 def copy_pixels(fh: BinaryIO, source: Path, raw: RawDataElement, implicit: bool) -> str:

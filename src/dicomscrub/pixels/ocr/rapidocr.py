@@ -72,10 +72,14 @@ class RapidOcrEngine:
 
 
 def _split_line(text: str, box: BBox, confidence: float, line: int) -> list[OcrWord]:
-    """The words of one recognised line, each with its share of the line's width."""
+    """The words of one recognised line, each with its share of the line's width (the
+    first from the box's left edge, the last to its right edge). A line read as nothing
+    is still one (empty) word: found text goes under ``--redact all-text`` whatever it
+    was read as."""
+    text = text.strip()
     parts = text.split()
     if len(parts) <= 1:
-        return [OcrWord(text.strip(), box, confidence, line)] if text.strip() else []
+        return [OcrWord(text, box, confidence, line)]
     total = len(text)
     words = []
     start = 0
