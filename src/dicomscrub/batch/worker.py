@@ -287,9 +287,8 @@ def _redact(
         source_header = copy.deepcopy(ds) if plan.mode == "memory" else _pixel_source(ds)
     # Only a file whose pixels were actually redacted is declared free of burned-in text.
     signature = transducer_signature(ds) if task.staged else task.signature
-    report = _anonymizer(config.header, config.key_path).anonymize(
-        ds, pixels_cleaned=bool(boxes), terms=terms
-    )
+    anonymizer = _anonymizer(config.header, config.key_path)
+    report = anonymizer.anonymize(ds, pixels_cleaned=bool(boxes), terms=terms)
     crosswalk = _crosswalk_rows(phi, report, identity)
     if big_endian:
         to_little_endian(ds)
@@ -318,8 +317,8 @@ def _redact(
     if task.staged:
         # Almost always the release path: only another file's header can flag more of
         # this file's folders, and then the main process rewrites the sidecar.
-        pseudo = _anonymizer(config.header, config.key_path).pseudo
-        predicted = release_relpath(task.relpath, set(prefixes_of(task.relpath, flagged)), pseudo)
+        own = set(prefixes_of(task.relpath, flagged))
+        predicted = release_relpath(task.relpath, own, anonymizer.pseudo)
         staged = StagedSidecar(signature=signature, phi=phi, predicted=predicted)
         named = config.output.output / predicted
     write_sidecar(
