@@ -11,7 +11,7 @@ import functools
 from collections.abc import Iterator
 
 from pydicom.datadict import tag_for_keyword
-from pydicom.dataelem import RawDataElement
+from pydicom.dataelem import DataElement, RawDataElement
 from pydicom.dataset import Dataset
 from pydicom.multival import MultiValue
 
@@ -127,19 +127,11 @@ def _walk_text(ds: Dataset) -> Iterator[tuple[str, str, str]]:
             if encoded is not None:
                 yield from encoded
                 continue
-        if (
-            isinstance(raw, RawDataElement)
-            and vr in ("DA", "DT")
-            and raw.VR in (vr, None)
-            and raw.value is not None
-        ):
-            yield from _date_texts(keyword, vr, raw.value)
-            continue
-        plain = stored_text(ds, value_tag)
-        if plain is not None:
-            if plain.strip():
-                yield keyword, vr, plain.strip()
-            continue
+        if isinstance(raw, RawDataElement) and isinstance(raw.value, bytes):
+            stored = _stored_texts(value_tag, keyword, vr, raw.VR, raw.value)
+            if stored is not None:
+                yield from stored
+                continue
         try:
             # Only looked at: the element stays as stored, for the anonymiser to change
             # on its bytes or decode itself. Sequences are decoded in place (their items
@@ -151,16 +143,34 @@ def _walk_text(ds: Dataset) -> Iterator[tuple[str, str, str]]:
             for item in elem.value or ():
                 yield from _walk_text(item)
             continue
-        if elem.VR not in _TEXT_VRS:
-            continue
-        try:
-            values = elem.value if elem.VM > 1 else [elem.value]
-        except Exception:
-            continue
-        for value in values:
-            text = _text(value)
-            if text:
-                yield elem.keyword, elem.VR, text
+        yield from _element_texts(elem)
+
+
+def _stored_texts(
+    tag: int, keyword: str, vr: str, stored_vr: str | None, stored: bytes
+) -> list[tuple[str, str, str]] | None:
+    """The texts of an element read straight from its stored bytes (dates, plain ASCII
+    strings, as pydicom would read them); ``None`` when it must be decoded instead."""
+    if vr in ("DA", "DT") and stored_vr in (vr, None):
+        return list(_date_texts(keyword, vr, stored))
+    plain = plain_text(tag, stored_vr, stored)
+    if plain is None:
+        return None
+    return [(keyword, vr, plain.strip())] if plain.strip() else []
+
+
+def _element_texts(elem: DataElement) -> Iterator[tuple[str, str, str]]:
+    """The texts of a decoded element (none for a VR that holds no text)."""
+    if elem.VR not in _TEXT_VRS:
+        return
+    try:
+        values = elem.value if elem.VM > 1 else [elem.value]
+    except Exception:
+        return
+    for value in values:
+        text = _text(value)
+        if text:
+            yield elem.keyword, elem.VR, text
 
 
 def _encoded_text(ds: Dataset, tag: int) -> list[tuple[str, str, str]] | None:
@@ -184,27 +194,17 @@ def _encoded_text(ds: Dataset, tag: int) -> list[tuple[str, str, str]] | None:
     for element, _ in wanted:
         keyword, vr = tag_info(element.tag, element.vr)
         value = buf[element.start : element.end]
-        if vr in ("DA", "DT") and element.vr in (vr, None):
-            found.extend(_date_texts(keyword, vr, value))
-            continue
-        plain = plain_text(element.tag, element.vr, value)
-        if plain is not None:
-            if plain.strip():
-                found.append((keyword, vr, plain.strip()))
+        stored = _stored_texts(element.tag, keyword, vr, element.vr, value)
+        if stored is not None:
+            found.extend(stored)
             continue
         holder = Dataset(parent_encoding=ds._character_set)
         holder[element.tag] = raw_element(buf, element, implicit)
         try:
             elem = holder[element.tag]
-            values = elem.value if elem.VM > 1 else [elem.value]
         except Exception:
             continue
-        if elem.VR not in _TEXT_VRS:
-            continue
-        for value in values:
-            text = _text(value)
-            if text:
-                found.append((elem.keyword, elem.VR, text))
+        found.extend(_element_texts(elem))
     return found
 
 
