@@ -262,8 +262,13 @@ def _redact(
         _check_geometry(ds)
         boxes = [b.clipped(int(ds.Rows), int(ds.Columns)) for b in task.boxes]
         boxes = [b for b in boxes if b.area]
-    # The second look needs the original header's values: take them before it changes.
-    looker = matcher_for(ds) if boxes and config.pixels.second_look else None
+    # The second look needs the original header's values: take them before it changes
+    # (the anonymiser then uses the same terms rather than collecting them again).
+    looker = None
+    if boxes and config.pixels.second_look:
+        if terms is None:
+            terms = identifying_terms(*header_terms(ds))
+        looker = PhiMatcher(terms)
     editor = _editor(ds, boxes, task.relpath, config) if boxes else None
     plan = None
     if frames and (editor is not None or big_endian or needs_rewrite(ds, task.path)):
