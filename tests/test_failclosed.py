@@ -220,6 +220,24 @@ def test_a_worker_process_that_dies_fails_only_its_file(tmp_path: Path) -> None:
     assert os.getpid()  # the test process itself is alive
 
 
+def test_costly_tasks_start_first_and_short_batches_share_the_cost_evenly() -> None:
+    from dicomscrub.batch.executors import MAX_BATCH, _batches
+
+    # 4 large tasks that come last and together (one folder), among 196 small ones: the
+    # pool must not hand all four to one worker at the end of the run.
+    sizes = [1] * 196 + [30] * 4
+    tasks = list(range(len(sizes)))
+    batches = list(_batches(tasks, 2, True, lambda t: sizes[t]))
+    assert sorted(t for b in batches for t in b) == tasks
+    assert [b for b in batches[:4]] == [[196], [197], [198], [199]]
+    assert all(len(b) <= MAX_BATCH for b in batches)
+    budget = sum(sizes) / (2 * 8)
+    assert all(sum(sizes[t] for t in b) <= budget for b in batches if len(b) > 1)
+    # Without a cost the tasks keep their order; one-by-one stays one by one.
+    assert [t for b in _batches(tasks, 2, True, None) for t in b] == tasks
+    assert all(len(b) == 1 for b in _batches(tasks, 2, False, lambda t: sizes[t]))
+
+
 def _die_on_three(task: int, config: object) -> tuple[int, str]:
     import os
 
@@ -318,13 +336,15 @@ def test_a_folder_in_the_way_of_an_output_fails_only_that_file(
 
 
 @pytest.mark.parametrize("short", [False, True], ids=["one-by-one", "batched"])
-def test_many_tasks_with_one_crash_lose_no_result(short: bool) -> None:
+@pytest.mark.parametrize("cost", [None, lambda t: (t * 7919) % 101], ids=["in order", "by cost"])
+def test_many_tasks_with_one_crash_lose_no_result(short: bool, cost: object) -> None:
     from dicomscrub.batch.executors import CRASH_REASON, run_tasks
     from dicomscrub.config import BatchConfig, DeidConfig
 
     config = DeidConfig(batch=BatchConfig(jobs=2))
+    tasks = list(range(40))
     results = list(
-        run_tasks(_die_on_three, list(range(40)), config, lambda t, r: (t, r), short=short)
+        run_tasks(_die_on_three, tasks, config, lambda t, r: (t, r), short=short, cost=cost)  # type: ignore[arg-type]
     )
     assert sorted(t for t, _ in results) == list(range(40))
     assert dict(results)[3] == CRASH_REASON

@@ -39,6 +39,7 @@ def run_tasks(
     on_crash: Callable[[T, str], R],
     *,
     short: bool = False,
+    cost: Callable[[T], int] | None = None,
 ) -> Iterator[R]:
     """Yield ``func(task, config)`` for every task, in completion order.
 
@@ -46,6 +47,10 @@ def run_tasks(
     (a few milliseconds each, like header-only files) go to the local pool in small
     batches, so that handing them over does not cost as much as doing them; a batch
     whose process dies is rerun one task at a time, as single tasks are.
+
+    ``cost(task)`` estimates a task's work (in any unit, such as bytes). With it, the
+    pool starts the costliest tasks first and short batches close at an even share of
+    the total cost, so that no worker is left with a long tail while the others idle.
     """
     if not tasks:
         return
@@ -57,8 +62,7 @@ def run_tasks(
         for task in tasks:
             yield func(task, config)
         return
-    size = max(1, min(MAX_BATCH, len(tasks) // (jobs * 8))) if short else 1
-    pending: deque[list[T]] = deque(list(tasks[i : i + size]) for i in range(0, len(tasks), size))
+    pending = deque(_batches(tasks, jobs, short, cost))
     while pending:
         inflight: dict[Future[list[R]], list[T]] = {}
         try:
@@ -80,6 +84,31 @@ def run_tasks(
 
 #: Most short tasks handed to a worker at once.
 MAX_BATCH = 16
+
+
+def _batches(
+    tasks: Sequence[T], jobs: int, short: bool, cost: Callable[[T], int] | None
+) -> Iterator[list[T]]:
+    """Split tasks into the pool's work items: single tasks, or for short tasks batches
+    of up to MAX_BATCH whose cost is at most an eighth of one worker's share."""
+    size = max(1, min(MAX_BATCH, len(tasks) // (jobs * 8))) if short else 1
+    if cost is None:
+        for i in range(0, len(tasks), size):
+            yield list(tasks[i : i + size])
+        return
+    costs = [max(0, cost(task)) for task in tasks]
+    order = sorted(range(len(tasks)), key=lambda i: -costs[i])  # stable: ties keep their order
+    budget = sum(costs) / (jobs * 8)
+    batch: list[T] = []
+    spent = 0
+    for i in order:
+        if batch and (len(batch) >= size or spent + costs[i] > budget):
+            yield batch
+            batch, spent = [], 0
+        batch.append(tasks[i])
+        spent += costs[i]
+    if batch:
+        yield batch
 
 
 def _batch(func: Callable[[T, DeidConfig], R], tasks: list[T], config: DeidConfig) -> list[R]:

@@ -145,7 +145,10 @@ def _two_passes(
     """Detect boxes on every file, pool them per group, then redact and write."""
     out = config.output
     detected = _collect(
-        run_tasks(detect_file, todo, config, _detect_crashed), "detect", len(todo), progress
+        run_tasks(detect_file, todo, config, _detect_crashed, cost=_file_cost),
+        "detect",
+        len(todo),
+        progress,
     )
     by_rel = {d.relpath: d for d in detected}
     groups = _group_boxes(detected, previous, config)
@@ -181,7 +184,7 @@ def _two_passes(
     shown_as = {t.relpath: t.out_relpath for t in tasks}
     with Crosswalk(out.headers) as crosswalk:
         for outcome in _collect(
-            run_tasks(redact_file, tasks, config, _redact_crashed(out.output)),
+            run_tasks(redact_file, tasks, config, _redact_crashed(out.output), cost=_file_cost),
             "redact",
             len(tasks),
             progress,
@@ -224,7 +227,9 @@ def _single_pass(
     ]
     try:  # whatever stops the run, nothing stays staged in the release folder
         done = _collect(
-            run_tasks(redact_file, tasks, config, _redact_crashed(out.output), short=True),
+            run_tasks(
+                redact_file, tasks, config, _redact_crashed(out.output), short=True, cost=_file_cost
+            ),
             "redact",
             len(tasks),
             progress,
@@ -305,6 +310,19 @@ def _group_boxes(
         if isinstance(raw, list) and key in pooled:
             pooled[key].extend(BBox.from_json(b) for b in raw)
     return {k: tuple(merge_boxes(v, config.pixels.merge_iou)) for k, v in pooled.items()}
+
+
+#: What one file costs a worker besides its size, as bytes of size: reading, walking and
+#: writing a header takes about as long as copying a few MiB of pixel data.
+_FILE_OVERHEAD = 4 * 1024 * 1024
+
+
+def _file_cost(task: DetectTask | RedactTask) -> int:
+    """A file's share of the pool's work, for balancing: its size plus a fixed part."""
+    try:
+        return task.path.stat().st_size + _FILE_OVERHEAD
+    except OSError:
+        return _FILE_OVERHEAD
 
 
 def _detect_crashed(task: DetectTask, reason: str) -> DetectResult:
