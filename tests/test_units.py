@@ -142,7 +142,7 @@ def test_a_value_read_as_its_own_line_goes_with_the_phi_label_beside_it() -> Non
         OcrWord("C5-1", BBox(300, 10, 40, 12), 0.9, line=2),  # same row, far away
         OcrWord("MI", BBox(10, 60, 20, 12), 0.9, line=3),  # another row
     ]
-    boxes = [box for box, _ in text_lines(words, MATCHER, 0.0, "phi")]
+    boxes = [box for box, _, _ in text_lines(words, MATCHER, 0.0, "phi")]
     assert boxes == [BBox(10, 10, 116, 13)]
 
 
@@ -157,10 +157,10 @@ def test_all_text_takes_every_line_and_phi_only_the_lines_that_hold_phi() -> Non
         OcrWord("1.2", BBox(40, 110, 30, 12), 0.9, line=2),
     ]
     every = text_lines(words, MATCHER, 0.5, "all-text")
-    assert [box for box, _ in every] == [BBox(10, 10, 90, 12), BBox(10, 60, 40, 12),
+    assert [box for box, _, _ in every] == [BBox(10, 10, 90, 12), BBox(10, 60, 40, 12),
                                          BBox(10, 110, 60, 12)]  # fmt: skip
-    assert {rule for _, rule in every} == {"all-text"}
-    assert [box for box, _ in text_lines(words, MATCHER, 0.5, "phi")] == [BBox(10, 10, 90, 12)]
+    assert {rule for _, rule, _ in every} == {"all-text"}
+    assert [box for box, _, _ in text_lines(words, MATCHER, 0.5, "phi")] == [BBox(10, 10, 90, 12)]
 
 
 def test_full_frame_searches_the_whole_frame_and_margins_only_the_margins() -> None:

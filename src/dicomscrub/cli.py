@@ -165,6 +165,15 @@ def add_run_arguments(parser: argparse.ArgumentParser) -> None:
         "with --redact phi)",
     )
     extra.add_argument(
+        "--templates",
+        type=Path,
+        default=None,
+        metavar="FILE",
+        help="device templates (from 'dicomscrub templates export'): files whose device "
+        "signature has a template get its boxes without OCR; the second look still reads "
+        "their sampled frames and fails a file whose output shows PHI text",
+    )
+    extra.add_argument(
         "--no-second-look",
         action="store_true",
         help="do not search the redacted frames again (by default a file whose output "
@@ -233,6 +242,7 @@ def config_from_args(args: argparse.Namespace) -> DeidConfig:
             redact=args.redact,
             full_frame=args.full_frame,
             second_look=not args.no_second_look,
+            templates=args.templates,
             tesseract_psm=args.tesseract_psm,
             tesseract_whitelist=args.tesseract_whitelist,
             leaf_union=not args.no_leaf_union,
@@ -288,6 +298,17 @@ def build_parser() -> argparse.ArgumentParser:
         help="folder for the CSV files (default: <headers>/crosswalk-export); keep it private",
     )
     export.add_argument("-v", "--verbose", action="count", default=0, help=argparse.SUPPRESS)
+    templates = sub.add_parser("templates", help="device templates: boxes per device signature")
+    templates_sub = templates.add_subparsers(dest="templates_command", required=True)
+    t_export = templates_sub.add_parser(
+        "export", help="write the boxes of a finished run as an editable templates file"
+    )
+    t_export.add_argument("--headers", required=True, type=Path, help="the run's private folder")
+    t_export.add_argument("--out", required=True, type=Path, help="the templates file to write")
+    t_export.add_argument(
+        "--merge-iou", type=float, default=PixelConfig().merge_iou, help=argparse.SUPPRESS
+    )
+    t_export.add_argument("-v", "--verbose", action="count", default=0, help=argparse.SUPPRESS)
     demo = sub.add_parser("demo", help="generate sample data with fake PHI and de-identify it")
     demo.add_argument(
         "--dir",
@@ -315,6 +336,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             from dicomscrub.header.describe import describe_command
 
             return describe_command(args, header_config_from_args(args))
+        if args.command == "templates":
+            from dicomscrub.pixels.templates import export_command as export_templates
+
+            return export_templates(args.headers, args.out, args.merge_iou)
         if args.command == "crosswalk":
             from dicomscrub.audit.crosswalk import export_command
 

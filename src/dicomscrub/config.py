@@ -60,6 +60,9 @@ class PixelConfig:
     #: After redaction, search the output's sampled frames again and fail the file if
     #: PHI text is still readable.
     second_look: bool = True
+    #: A device templates file: files whose signature has a template get its boxes
+    #: without reading text first (the second look stays the safety net).
+    templates: Path | None = None
     tesseract_psm: int = 11
     tesseract_whitelist: str | None = None
     min_confidence: float = 0.0

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 #: Pixel Data, Float Pixel Data and Double Float Pixel Data: bulk values that header code
@@ -71,6 +72,67 @@ class BBox:
         return cls(int(data["left"]), int(data["top"]), int(data["width"]), int(data["height"]))
 
 
+@dataclass(frozen=True, slots=True, order=True)
+class BoxOrigin:
+    """Why a box is redacted, for the sidecar: what found it, where it looked, the rule
+    that fired and how sure the finder was. Never holds the text that was read."""
+
+    source: str  #: "ocr:<engine>" or "template"
+    area: str  #: the searched area: "margins", "full frame", "outside ultrasound regions"
+    rule: str  #: "all-text", or the PHI rule ("header-value", "date", ...)
+    confidence: float  #: 0..1; the mean word confidence of the line (1.0 for templates)
+    frame: int  #: the frame it was read on (-1 for templates: every frame)
+    own: bool = True  #: False: found on another file of the same folder and device
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "source": self.source,
+            "area": self.area,
+            "rule": self.rule,
+            "confidence": round(self.confidence, 3),
+            "frame": self.frame,
+            "found_on": "this file" if self.own else "another file of the group",
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, object]) -> BoxOrigin:
+        return cls(
+            source=str(data.get("source", "")),
+            area=str(data.get("area", "")),
+            rule=str(data.get("rule", "")),
+            confidence=float(str(data.get("confidence", 0.0))),
+            frame=int(str(data.get("frame", -1))),
+            own=data.get("found_on", "this file") == "this file",
+        )
+
+
+def origins_of(
+    boxes: Sequence[BBox], found: Iterable[tuple[BBox, BoxOrigin]]
+) -> tuple[tuple[BoxOrigin, ...], ...]:
+    """For each box, the distinct origins of the found boxes it overlaps (one per source,
+    area, rule and file, with the highest confidence and the first frame)."""
+    out = []
+    pairs = list(found)
+    for box in boxes:
+        best: dict[tuple[str, str, str, bool], BoxOrigin] = {}
+        for other, origin in pairs:
+            if not box.intersection(other):
+                continue
+            key = (origin.source, origin.area, origin.rule, origin.own)
+            kept = best.get(key)
+            if kept is None:
+                best[key] = origin
+            else:
+                best[key] = BoxOrigin(
+                    *key[:3],
+                    confidence=max(kept.confidence, origin.confidence),
+                    frame=min(kept.frame, origin.frame),
+                    own=origin.own,
+                )
+        out.append(tuple(sorted(best.values())))
+    return tuple(out)
+
+
 class Status(enum.Enum):
     """How one input file ended."""
 
@@ -91,6 +153,7 @@ class DetectResult:
     has_pixels: bool = False
     flagged: tuple[int, ...] = ()  # relpath components that hold this file's PHI
     error: str | None = None
+    origins: tuple[tuple[BoxOrigin, ...], ...] = ()  # per box: why it is there
 
 
 @dataclass(frozen=True, slots=True)

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from dicomscrub.io.write import make_private_dirs, write_json
-from dicomscrub.models import BBox
+from dicomscrub.models import BBox, BoxOrigin
 
 #: The sidecar's keys, exactly (the original tool's format).
 SIDECAR_KEYS = (
@@ -39,14 +39,24 @@ def write_sidecar(
     leaf_key: str,
     signature: str,
     phi: dict[str, str],
+    origins: Sequence[Sequence[BoxOrigin]] = (),
 ) -> Path:
-    """Write one sidecar (owner-only) and return its path."""
+    """Write one sidecar (owner-only) and return its path.
+
+    ``origins`` says, box by box, why each is there: each box of the sidecar gets an
+    ``origins`` list beside its ``left``, ``top``, ``width`` and ``height`` (what found
+    it, the area searched, the rule that fired, its confidence, the frame, and whether
+    it was found on this file or on another file of its group); never the text read.
+    """
     path = sidecar_path(headers, relpath)
     data: dict[str, Any] = {
         "source": str(source),
         "output": str(output),
         "num_frames": num_frames,
-        "boxes": [b.to_json() for b in boxes],
+        "boxes": [
+            {**box.to_json(), "origins": [o.to_json() for o in _nth(origins, i)]}
+            for i, box in enumerate(boxes)
+        ],
         "leaf_union": leaf_union,
         "leaf_key": leaf_key,
         "transducer_signature": signature,
@@ -55,3 +65,7 @@ def write_sidecar(
     make_private_dirs(headers, path.parent)
     write_json(path, data)
     return path
+
+
+def _nth(origins: Sequence[Sequence[BoxOrigin]], index: int) -> Sequence[BoxOrigin]:
+    return origins[index] if index < len(origins) else ()

@@ -8,7 +8,7 @@ import os
 import shutil
 from collections import defaultdict
 from collections.abc import Callable, Iterable
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path, PurePosixPath
 
 from dicomscrub.audit.crosswalk import Crosswalk
@@ -30,9 +30,17 @@ from dicomscrub.errors import DicomScrubError, OutputError
 from dicomscrub.header.keys import load_or_create_key
 from dicomscrub.header.pseudonyms import Pseudonymizer
 from dicomscrub.io.write import prepare_folders
-from dicomscrub.models import BBox, DetectResult, FileOutcome, RunSummary, Status
+from dicomscrub.models import (
+    BBox,
+    BoxOrigin,
+    DetectResult,
+    FileOutcome,
+    RunSummary,
+    Status,
+)
 from dicomscrub.pixels.boxes import merge_boxes
 from dicomscrub.pixels.ocr.base import get_engine
+from dicomscrub.pixels.templates import load_templates
 from dicomscrub.report.previews import preview_path
 
 log = logging.getLogger(__name__)
@@ -62,6 +70,8 @@ def run_batch(
     )
     if config.pixels.enabled:
         get_engine(config.pixels)  # fail the whole run early if the engine is missing
+        if config.pixels.templates is not None:
+            load_templates(config.pixels.templates)  # and if the templates file is wrong
     # Outputs a killed header-only run left staged are not released: remove them.
     shutil.rmtree(out.output / STAGING, ignore_errors=True)
     found = discover(out.input, config.batch.recursive)
@@ -156,6 +166,7 @@ def _two_passes(
         flagged.update(prefixes_of(result.relpath, result.flagged))
 
     tasks: list[RedactTask] = []
+    built: dict[tuple[str, str], _Group] = {}
     for task in todo:
         result = by_rel[task.relpath]
         if result.error is not None:
@@ -169,13 +180,19 @@ def _two_passes(
             continue
         group = (result.leaf_key, result.signature)
         union = config.pixels.leaf_union and result.has_pixels
-        boxes = groups.get(group, ()) if union else result.boxes
+        if union:
+            if group not in built:
+                built[group] = _Group.of(groups.get(group, []), config)
+            boxes, origins = built[group].boxes, built[group].seen_from(task.relpath)
+        else:
+            boxes, origins = result.boxes, result.origins
         tasks.append(
             RedactTask(
                 path=task.path,
                 relpath=task.relpath,
                 out_relpath=release_relpath(task.relpath, flagged, pseudo),
                 boxes=tuple(boxes),
+                origins=origins,
                 leaf_union=union,
                 leaf_key=result.leaf_key,
                 signature=result.signature,
@@ -298,18 +315,82 @@ def _release(
 
 def _group_boxes(
     detected: Iterable[DetectResult], previous: Iterable[dict[str, object]], config: DeidConfig
-) -> dict[tuple[str, str], tuple[BBox, ...]]:
-    """Union of boxes per (leaf folder, device signature), earlier runs' files included."""
-    pooled: dict[tuple[str, str], list[BBox]] = defaultdict(list)
+) -> dict[tuple[str, str], list[tuple[BBox, BoxOrigin, str]]]:
+    """Every box found per (leaf folder, device signature), earlier runs' files included,
+    with its origin and the file it was found on."""
+    pooled: dict[tuple[str, str], list[tuple[BBox, BoxOrigin, str]]] = defaultdict(list)
     for result in detected:
         if result.error is None and result.has_pixels:
-            pooled[(result.leaf_key, result.signature)].extend(result.boxes)
+            pooled[(result.leaf_key, result.signature)].extend(_found_on(result))
     for data in previous:
         key = (str(data.get("leaf_key", "")), str(data.get("transducer_signature", "")))
-        raw = data.get("boxes")
-        if isinstance(raw, list) and key in pooled:
-            pooled[key].extend(BBox.from_json(b) for b in raw)
-    return {k: tuple(merge_boxes(v, config.pixels.merge_iou)) for k, v in pooled.items()}
+        if key in pooled:
+            pooled[key].extend(_previous_found(data))
+    return pooled
+
+
+def _found_on(result: DetectResult) -> list[tuple[BBox, BoxOrigin, str]]:
+    origins = result.origins or tuple(() for _ in result.boxes)
+    return [
+        (box, origin, result.relpath)
+        for box, box_origins in zip(result.boxes, origins, strict=True)
+        for origin in box_origins or (_UNKNOWN,)
+    ]
+
+
+def _previous_found(sidecar: dict[str, object]) -> list[tuple[BBox, BoxOrigin, str]]:
+    """The boxes of an earlier run's sidecar, with the origins it recorded."""
+    raw = sidecar.get("boxes")
+    out: list[tuple[BBox, BoxOrigin, str]] = []
+    for entry in raw if isinstance(raw, list) else []:
+        box = BBox.from_json(entry)
+        listed = entry.get("origins") if isinstance(entry, dict) else None
+        origins = [BoxOrigin.from_json(o) for o in listed or [] if isinstance(o, dict)]
+        out.extend((box, replace(o, own=False), "") for o in origins or [_UNKNOWN])
+    return out
+
+
+#: The origin of a box whose finder is not known (a sidecar from an older version).
+_UNKNOWN = BoxOrigin("unknown", "", "", 0.0, -1, own=False)
+
+
+@dataclass(frozen=True, slots=True)
+class _Group:
+    """One group's merged boxes and, per box and origin kind, the best origin and the
+    files it was found on."""
+
+    boxes: tuple[BBox, ...]
+    origins: tuple[tuple[tuple[BoxOrigin, frozenset[str]], ...], ...]
+
+    @classmethod
+    def of(cls, found: list[tuple[BBox, BoxOrigin, str]], config: DeidConfig) -> _Group:
+        boxes = tuple(merge_boxes((b for b, _, _ in found), config.pixels.merge_iou))
+        per_box = []
+        for box in boxes:
+            best: dict[tuple[str, str, str], tuple[BoxOrigin, set[str]]] = {}
+            for other, origin, relpath in found:
+                if not box.intersection(other):
+                    continue
+                key = (origin.source, origin.area, origin.rule)
+                kept, files = best.get(key, (origin, set()))
+                if origin.confidence > kept.confidence or origin.frame < kept.frame:
+                    kept = replace(
+                        kept,
+                        confidence=max(kept.confidence, origin.confidence),
+                        frame=min(kept.frame, origin.frame),
+                    )
+                files.add(relpath)
+                best[key] = (kept, files)
+            per_box.append(
+                tuple((o, frozenset(f)) for o, f in sorted(best.values(), key=lambda v: v[0]))
+            )
+        return cls(boxes, tuple(per_box))
+
+    def seen_from(self, relpath: str) -> tuple[tuple[BoxOrigin, ...], ...]:
+        """The origins as one file of the group sees them: found on it, or on another."""
+        return tuple(
+            tuple(replace(o, own=relpath in files) for o, files in box) for box in self.origins
+        )
 
 
 #: What one file costs a worker besides its size, as bytes of size: reading, walking and

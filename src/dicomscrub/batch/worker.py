@@ -34,6 +34,7 @@ from dicomscrub.header.pseudonyms import Pseudonymizer
 from dicomscrub.io.frames import (
     FrameEditor,
     edit_frames,
+    iter_frames,
     number_of_frames,
     read_frame,
     transfer_syntax,
@@ -57,6 +58,7 @@ from dicomscrub.io.write import (
 )
 from dicomscrub.models import (
     BBox,
+    BoxOrigin,
     CrosswalkRows,
     DetectResult,
     FileOutcome,
@@ -75,6 +77,7 @@ from dicomscrub.pixels.redact import (
     stamp_text,
 )
 from dicomscrub.pixels.render import thumbnail_rgb, to_display
+from dicomscrub.pixels.templates import TEMPLATE_ORIGIN, load_templates
 from dicomscrub.report.previews import save_previews
 from dicomscrub.terms import identifying_terms
 
@@ -110,6 +113,8 @@ class RedactTask:
     leaf_union: bool
     leaf_key: str
     signature: str
+    #: Per box, why it is there (the sidecar's box provenance).
+    origins: tuple[tuple[BoxOrigin, ...], ...] = ()
     #: A single pass (header-only runs): ``out_relpath`` is a staging name, the worker
     #: also finds the file's PHI in its path, and the main process moves the output and
     #: writes the sidecar once every file's path flags are known.
@@ -192,9 +197,27 @@ def detect_file(task: DetectTask, config: DeidConfig) -> DetectResult:
                 task.relpath, (), leaf_key, signature, frames, frames > 0, flagged=flagged
             )
         _check_geometry(ds)
+        template = _template_boxes(config, signature)
+        if template is not None:
+            return DetectResult(
+                task.relpath,
+                template,
+                leaf_key,
+                signature,
+                frames,
+                True,
+                flagged=flagged,
+                origins=tuple((TEMPLATE_ORIGIN,) for _ in template),
+            )
         engine = get_engine(config.pixels)
         detection = detect_phi_boxes(
-            lambda i: read_frame(task.path, ds, i), ds, frames, config.pixels, engine, matcher
+            lambda i: read_frame(task.path, ds, i),
+            ds,
+            frames,
+            config.pixels,
+            engine,
+            matcher,
+            other_frames=lambda indices: iter_frames(task.path, ds, indices),
         )
         return DetectResult(
             task.relpath,
@@ -204,11 +227,19 @@ def detect_file(task: DetectTask, config: DeidConfig) -> DetectResult:
             frames,
             True,
             flagged=flagged,
+            origins=detection.origins,
         )
     except Exception as exc:
         return DetectResult(
             task.relpath, (), leaf_key, "", 0, False, flagged=flagged, error=_reason(exc)
         )
+
+
+def _template_boxes(config: DeidConfig, signature: str) -> tuple[BBox, ...] | None:
+    """The device template's boxes for this signature, if a templates file is in use."""
+    if config.pixels.templates is None:
+        return None
+    return load_templates(config.pixels.templates).for_signature(signature)
 
 
 def redact_file(task: RedactTask, config: DeidConfig) -> FileOutcome:
@@ -337,6 +368,7 @@ def _redact(
         leaf_key=task.leaf_key,
         signature=signature,
         phi=phi,
+        origins=task.origins,
     )
     preview = ""
     if previews is not None and previews.ready:

@@ -11,7 +11,7 @@ as Explicit VR Little Endian, never re-encoded lossily.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -85,6 +85,20 @@ def read_frame(path: Path, ds: Dataset, index: int) -> np.ndarray:
             return np.asarray(pixel_array(ds, index=index))
         except Exception as exc:
             raise decode_failure(exc) from first
+
+
+def iter_frames(path: Path, ds: Dataset, indices: Sequence[int]) -> Iterator[np.ndarray]:
+    """Decode the frames at ``indices`` (ascending) in one pass over the file, one at a
+    time; if the pass breaks off, the rest are decoded one by one."""
+    done = 0
+    try:
+        for arr in iter_pixels(path, indices=list(indices)):
+            yield np.asarray(arr)
+            done += 1
+    except Exception:
+        log.debug("one-pass decoding stopped after %d frames; going on frame by frame", done)
+        for index in indices[done:]:
+            yield read_frame(path, ds, index)
 
 
 def edit_frames(ds: Dataset, editor: FrameEditor, *, whole: bool = False) -> str:

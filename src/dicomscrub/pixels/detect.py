@@ -5,20 +5,26 @@ from __future__ import annotations
 import hashlib
 import logging
 from collections import defaultdict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 from pydicom.dataset import Dataset
 
 from dicomscrub.config import PixelConfig
-from dicomscrub.models import BBox
+from dicomscrub.models import BBox, BoxOrigin, origins_of
 from dicomscrub.pixels.boxes import expand_boxes, merge_boxes
 from dicomscrub.pixels.ocr.base import OcrEngine, OcrWord
 from dicomscrub.pixels.phi_policy import PhiMatcher
-from dicomscrub.pixels.preprocess import Prepared, prepare_region
-from dicomscrub.pixels.render import to_display
-from dicomscrub.pixels.roi import search_regions
+from dicomscrub.pixels.preprocess import (
+    MIN_CONTRAST,
+    STROKE_WINDOW_PX,
+    Prepared,
+    prepare_region,
+    white_top_hat,
+)
+from dicomscrub.pixels.render import to_display, to_gray
+from dicomscrub.pixels.roi import SearchArea, search_areas
 
 log = logging.getLogger(__name__)
 
@@ -27,12 +33,23 @@ BAND_GAP_PX = 32
 MAX_CANVAS_ROWS = 4000
 
 
+#: Display level from which a pixel counts as overlay ink in the cheap every-frame check
+#: (bright text), and the colourfulness from which a coloured pixel does.
+INK_LEVEL = 200
+INK_CHROMA = 96
+#: New ink pixels (outside the boxes found so far and the ink already read) that make a
+#: frame worth reading again: a few strokes of one small character.
+NEW_INK_PX = 24
+
+
 @dataclass(frozen=True, slots=True)
 class Detection:
-    """The PHI boxes of one file and what the search saw."""
+    """The PHI boxes of one file, why each is there, and what the search saw."""
 
     boxes: tuple[BBox, ...]
+    origins: tuple[tuple[BoxOrigin, ...], ...]
     frames_searched: int
+    frames_checked: int
     regions_read: int
     words: int
     rules: tuple[tuple[str, int], ...]
@@ -55,55 +72,166 @@ def detect_phi_boxes(
     config: PixelConfig,
     engine: OcrEngine,
     matcher: PhiMatcher,
+    *,
+    other_frames: Callable[[Sequence[int]], Iterable[np.ndarray]] | None = None,
 ) -> Detection:
-    """OCR the margins of sampled frames and return merged, expanded PHI boxes.
+    """OCR the searched areas of sampled frames and return merged, expanded PHI boxes.
 
     ``frame_at(i)`` decodes frame ``i`` only. Identical regions (a static overlay on a
-    cine) are read once.
+    cine) are read once. With ``other_frames(indices)`` (decoding those frames in order),
+    every frame that was not sampled is checked cheaply too: a frame whose overlay shows
+    ink that no frame read so far had, outside the boxes found so far, is read as well.
+    So the cost follows the number of distinct overlays, not the number of frames.
     """
     rows, cols = int(ds.Rows), int(ds.Columns)
-    regions = search_regions(rows, cols, config)
-    found: list[BBox] = []
-    seen: set[bytes] = set()
-    rule_counts: dict[str, int] = defaultdict(int)
-    words_total = frames = 0
-    bands: list[tuple[BBox, Prepared]] = []
-    for index in sample_indices(num_frames, config.samples):
+    search = _Search(search_areas(ds, rows, cols, config), config, engine, matcher, rows, cols)
+    sampled = sample_indices(num_frames, config.samples)
+    for number, index in enumerate(sampled):
         display = to_display(frame_at(index), ds)
-        frames += 1
-        for region in regions:
-            crop = display[region.y : region.bottom, region.x : region.right]
+        # The first sample is read; the others when they show strokes it did not have.
+        if number == 0 or search.has_new_strokes(display):
+            search.add(index, display)
+    search.read()
+    checked = 0
+    rest = [i for i in range(num_frames) if i not in set(sampled)]
+    if other_frames is not None and rest:
+        for index, frame in zip(rest, other_frames(rest), strict=True):
+            checked += 1
+            display = to_display(frame, ds)
+            if search.has_new_ink(display):
+                search.add(index, display)
+                search.read()
+    return search.result(checked)
+
+
+class _Search:
+    """The state of one file's search: regions read, boxes found, ink seen."""
+
+    def __init__(
+        self,
+        areas: list[SearchArea],
+        config: PixelConfig,
+        engine: OcrEngine,
+        matcher: PhiMatcher,
+        rows: int,
+        cols: int,
+    ) -> None:
+        self.areas, self.config, self.engine, self.matcher = areas, config, engine, matcher
+        self.rows, self.cols = rows, cols
+        self.found: list[tuple[BBox, BoxOrigin]] = []
+        self.seen: set[bytes] = set()
+        self.ink = [np.zeros((a.box.height, a.box.width), dtype=bool) for a in areas]
+        self.strokes = [np.zeros((a.box.height, a.box.width), dtype=bool) for a in areas]
+        self.covered = np.zeros((rows, cols), dtype=bool)
+        self.pending: list[tuple[SearchArea, Prepared, int]] = []
+        self.rule_counts: dict[str, int] = defaultdict(int)
+        self.frames = self.regions = self.words = 0
+
+    def add(self, index: int, display: np.ndarray) -> None:
+        """Queue the new-looking regions of one frame for reading."""
+        self.frames += 1
+        for number, area in enumerate(self.areas):
+            crop = _crop(display, area.box)
+            self.ink[number] |= overlay_ink(crop)
+            self.strokes[number] |= stroke_mask(crop)
             digest = hashlib.blake2b(crop.tobytes(), digest_size=16).digest()
-            if digest in seen:
+            if digest in self.seen:
                 continue
-            seen.add(digest)
-            prepared = prepare_region(crop, cols, config.padding_px)
+            self.seen.add(digest)
+            prepared = prepare_region(crop, self.cols, self.config.padding_px)
             if prepared is not None:
-                bands.append((region, prepared))
-    regions_read = len(bands)
-    for (region, prepared), words in zip(
-        bands, read_stacked(engine, [p.image for _, p in bands]), strict=True
-    ):
-        words_total += len(words)
-        for box, rule in text_lines(words, matcher, config.min_confidence, config.redact):
-            rule_counts[rule] += 1
-            found.append(_to_source(box, region, prepared.scale, prepared.padding_px))
-    merged = merge_boxes((b.clipped(rows, cols) for b in found), config.merge_iou)
-    boxes = expand_boxes(merged, config.expand_px, rows, cols)
-    log.debug(
-        "searched %d frames, %d regions, %d words, %d boxes",
-        frames,
-        regions_read,
-        words_total,
-        len(boxes),
-    )
-    return Detection(
-        boxes=tuple(merge_boxes(boxes, config.merge_iou)),
-        frames_searched=frames,
-        regions_read=regions_read,
-        words=words_total,
-        rules=tuple(sorted(rule_counts.items())),
-    )
+                self.pending.append((area, prepared, index))
+
+    def read(self) -> None:
+        """OCR the queued regions and keep the lines that go."""
+        bands, self.pending = self.pending, []
+        self.regions += len(bands)
+        if not bands:
+            return
+        source = f"ocr:{self.engine.name}"
+        texts = read_stacked(self.engine, [p.image for _, p, _ in bands])
+        for (area, prepared, index), words in zip(bands, texts, strict=True):
+            self.words += len(words)
+            lines = text_lines(words, self.matcher, self.config.min_confidence, self.config.redact)
+            for box, rule, confidence in lines:
+                self.rule_counts[rule] += 1
+                found = _to_source(box, area.box, prepared.scale, prepared.padding_px)
+                found = found.clipped(self.rows, self.cols)
+                origin = BoxOrigin(source, area.kind, rule, confidence, index)
+                self.found.append((found, origin))
+                grown = found.expanded(self.config.expand_px, self.rows, self.cols)
+                self.covered[grown.y : grown.bottom, grown.x : grown.right] = True
+
+    def has_new_ink(self, display: np.ndarray) -> bool:
+        """Whether this frame shows overlay ink in some area that no frame read so far
+        showed there, outside the boxes found so far."""
+        for number, area in enumerate(self.areas):
+            b = area.box
+            new = overlay_ink(_crop(display, b)) & ~self.ink[number]
+            new &= ~self.covered[b.y : b.bottom, b.x : b.right]
+            if int(np.count_nonzero(new)) >= NEW_INK_PX:
+                return True
+        return False
+
+    def has_new_strokes(self, display: np.ndarray) -> bool:
+        """Whether this frame shows strokes (thin detail of any brightness) in some area
+        that the frames queued so far did not show there (the test for sampled frames:
+        finer and slower than the ink test, so an overlay of dim text counts too)."""
+        for number, area in enumerate(self.areas):
+            b = area.box
+            new = stroke_mask(_crop(display, b)) & ~self.strokes[number]
+            if int(np.count_nonzero(new)) >= NEW_INK_PX:
+                return True
+        return False
+
+    def result(self, checked: int) -> Detection:
+        rows, cols, config = self.rows, self.cols, self.config
+        merged = merge_boxes((b for b, _ in self.found), config.merge_iou)
+        boxes = tuple(
+            merge_boxes(expand_boxes(merged, config.expand_px, rows, cols), config.merge_iou)
+        )
+        log.debug(
+            "searched %d frames (%d more checked), %d regions, %d words, %d boxes",
+            self.frames,
+            checked,
+            self.regions,
+            self.words,
+            len(boxes),
+        )
+        return Detection(
+            boxes=boxes,
+            origins=origins_of(boxes, self.found),
+            frames_searched=self.frames,
+            frames_checked=checked,
+            regions_read=self.regions,
+            words=self.words,
+            rules=tuple(sorted(self.rule_counts.items())),
+        )
+
+
+def _crop(display: np.ndarray, box: BBox) -> np.ndarray:
+    return display[box.y : box.bottom, box.x : box.right]
+
+
+def stroke_mask(crop: np.ndarray) -> np.ndarray:
+    """Thin detail with at least the contrast OCR needs, on the crop turned so that its
+    background is dark (as :func:`prepare_region` sees it)."""
+    gray = to_gray(crop)
+    if gray.size == 0:
+        return np.zeros(gray.shape, dtype=bool)
+    if float(np.median(gray)) >= 128.0:
+        gray = 255 - gray
+    return np.asarray(white_top_hat(gray, STROKE_WINDOW_PX) >= MIN_CONTRAST)
+
+
+def overlay_ink(crop: np.ndarray) -> np.ndarray:
+    """Pixels that look like overlay text in an 8-bit crop: bright, or strongly coloured
+    (the cheap test of the every-frame check, not a text detector)."""
+    if crop.ndim == 2:
+        return np.asarray(crop >= INK_LEVEL)
+    top = crop.max(axis=2)
+    chroma = top.astype(np.int16) - crop.min(axis=2)
+    return np.asarray((top >= INK_LEVEL) | (chroma >= INK_CHROMA))
 
 
 def read_stacked(engine: OcrEngine, images: Sequence[np.ndarray]) -> list[list[OcrWord]]:
@@ -143,15 +271,15 @@ def read_stacked(engine: OcrEngine, images: Sequence[np.ndarray]) -> list[list[O
 
 def text_lines(
     words: Sequence[OcrWord], matcher: PhiMatcher, min_confidence: float, policy: str
-) -> list[tuple[BBox, str]]:
-    """Boxes of the whole lines that go, with the rule that sent each: every line found
-    (``all-text``, whatever was read in it), or the lines that hold PHI (``phi``; a whole
-    line goes, so a misread neighbour does too)."""
+) -> list[tuple[BBox, str, float]]:
+    """Boxes of the whole lines that go, with the rule that sent each and the line's mean
+    word confidence: every line found (``all-text``, whatever was read in it), or the
+    lines that hold PHI (``phi``; a whole line goes, so a misread neighbour does too)."""
     lines: dict[int, list[OcrWord]] = defaultdict(list)
     for word in words:
         if policy == "all-text" or word.confidence >= min_confidence or min_confidence == 0.0:
             lines[word.line].append(word)
-    out: list[tuple[BBox, str]] = []
+    out: list[tuple[BBox, str, float]] = []
     others: list[BBox] = []
     for line_words in lines.values():
         rule = "all-text" if policy == "all-text" else matcher.line_rule(w.text for w in line_words)
@@ -161,13 +289,14 @@ def text_lines(
         box = line_words[0].box
         for word in line_words[1:]:
             box = box.union(word.box)
-        out.append((box, rule))
+        confidence = sum(w.confidence for w in line_words) / len(line_words)
+        out.append((box, rule, confidence))
     return _absorb_row_neighbours(out, others)
 
 
 def _absorb_row_neighbours(
-    phi: list[tuple[BBox, str]], others: list[BBox]
-) -> list[tuple[BBox, str]]:
+    phi: list[tuple[BBox, str, float]], others: list[BBox]
+) -> list[tuple[BBox, str, float]]:
     """Grow PHI lines over words on the same row right next to them.
 
     An engine can split a label and its value (``Name:`` / ``XYZ``) into separate lines;
@@ -176,11 +305,11 @@ def _absorb_row_neighbours(
     changed = True
     while changed and others:
         changed = False
-        for index, (box, rule) in enumerate(phi):
+        for index, (box, rule, confidence) in enumerate(phi):
             for other in list(others):
                 if _same_row_and_close(box, other):
                     box = box.union(other)
-                    phi[index] = (box, rule)
+                    phi[index] = (box, rule, confidence)
                     others.remove(other)
                     changed = True
     return phi

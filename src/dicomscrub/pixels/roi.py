@@ -1,9 +1,28 @@
-"""The regions searched for text: the margins, or the whole frame."""
+"""The regions searched for text: the margins, or the whole frame, and on ultrasound
+everything outside the image's data regions."""
 
 from __future__ import annotations
 
+import itertools
+from dataclasses import dataclass
+
+from pydicom.dataset import Dataset
+
 from dicomscrub.config import PixelConfig
 from dicomscrub.models import BBox
+
+#: Where a searched region comes from, as the sidecar's box provenance names it.
+MARGINS, FULL_FRAME, OUTSIDE_US_REGIONS = "margins", "full frame", "outside ultrasound regions"
+#: Pieces of the area outside the ultrasound data regions thinner than this hold no text.
+MIN_AREA_SIDE_PX = 6
+
+
+@dataclass(frozen=True, slots=True)
+class SearchArea:
+    """One rectangle to search and why it is searched."""
+
+    box: BBox
+    kind: str
 
 
 def margin_regions(
@@ -41,3 +60,78 @@ def search_regions(rows: int, cols: int, config: PixelConfig) -> list[BBox]:
     if config.full_frame:
         return [BBox(0, 0, cols, rows)]
     return margin_regions(rows, cols, *config.margin_ratios())
+
+
+def search_areas(ds: Dataset, rows: int, cols: int, config: PixelConfig) -> list[SearchArea]:
+    """Every area to search on one frame: the margins (or the whole frame), plus, on
+    ultrasound images that declare their data regions (SequenceOfUltrasoundRegions),
+    everything outside those regions, where only annotations can be."""
+    kind = FULL_FRAME if config.full_frame else MARGINS
+    areas = [SearchArea(box, kind) for box in search_regions(rows, cols, config)]
+    if config.full_frame:
+        return areas
+    data = ultrasound_data_regions(ds, rows, cols)
+    if data:
+        for box in outside(data, rows, cols):
+            if not any(_holds(a.box, box) for a in areas):
+                areas.append(SearchArea(box, OUTSIDE_US_REGIONS))
+    return areas
+
+
+def ultrasound_data_regions(ds: Dataset, rows: int, cols: int) -> list[BBox]:
+    """The data regions an ultrasound image declares, clipped to the frame; none when
+    the sequence is absent or any item's corners are missing or out of order (a region
+    that cannot be trusted gives no prior at all)."""
+    try:
+        items = ds.get("SequenceOfUltrasoundRegions") or []
+        boxes = []
+        for item in items:
+            x0, y0 = int(item.RegionLocationMinX0), int(item.RegionLocationMinY0)
+            x1, y1 = int(item.RegionLocationMaxX1), int(item.RegionLocationMaxY1)
+            if x1 < x0 or y1 < y0:
+                return []
+            box = BBox(x0, y0, x1 - x0 + 1, y1 - y0 + 1).clipped(rows, cols)
+            if box.area:
+                boxes.append(box)
+        return boxes
+    except (AttributeError, TypeError, ValueError):
+        return []
+
+
+def outside(regions: list[BBox], rows: int, cols: int) -> list[BBox]:
+    """Rectangles that tile the frame minus ``regions``: the frame is cut into a grid at
+    every region edge, the free cells of each grid row are joined left to right, and
+    pieces thinner than ``MIN_AREA_SIDE_PX`` are dropped."""
+    xs = sorted({0, cols, *(b.x for b in regions), *(b.right for b in regions)})
+    ys = sorted({0, rows, *(b.y for b in regions), *(b.bottom for b in regions)})
+    pieces: list[BBox] = []
+    for y0, y1 in itertools.pairwise(ys):
+        run_start: int | None = None
+        for x0, x1 in itertools.pairwise(xs):
+            cell = BBox(x0, y0, x1 - x0, y1 - y0)
+            free = not any(cell.intersection(b) for b in regions)
+            if free and run_start is None:
+                run_start = x0
+            if not free and run_start is not None:
+                pieces.append(BBox(run_start, y0, x0 - run_start, y1 - y0))
+                run_start = None
+        if run_start is not None:
+            pieces.append(BBox(run_start, y0, cols - run_start, y1 - y0))
+    pieces = _join_rows(pieces)
+    return [p for p in pieces if min(p.width, p.height) >= MIN_AREA_SIDE_PX]
+
+
+def _join_rows(pieces: list[BBox]) -> list[BBox]:
+    """Join pieces stacked exactly on top of each other (same columns, touching rows)."""
+    out: list[BBox] = []
+    for piece in sorted(pieces, key=lambda b: (b.x, b.width, b.y)):
+        last = out[-1] if out else None
+        if last and (last.x, last.width, last.bottom) == (piece.x, piece.width, piece.y):
+            out[-1] = BBox(last.x, last.y, last.width, last.height + piece.height)
+        else:
+            out.append(piece)
+    return out
+
+
+def _holds(outer: BBox, inner: BBox) -> bool:
+    return outer.intersection(inner) == inner.area

@@ -1,0 +1,348 @@
+"""The search for burned-in text: ultrasound regions as a prior, every frame of a cine
+checked cheaply, and boxes that say why they are there."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pydicom
+import pytest
+from PIL import Image, ImageDraw
+from pydicom.dataset import Dataset
+
+from conftest import InkEngine
+from dicomscrub.config import PixelConfig
+from dicomscrub.models import BBox, BoxOrigin, origins_of
+from dicomscrub.pixels.detect import detect_phi_boxes
+from dicomscrub.pixels.phi_policy import PhiMatcher
+from dicomscrub.pixels.roi import (
+    OUTSIDE_US_REGIONS,
+    outside,
+    search_areas,
+    ultrasound_data_regions,
+)
+
+ROWS, COLS = 240, 320
+MATCHER = PhiMatcher(frozenset())
+
+
+class CountingInk(InkEngine):
+    """The ink engine, counting how often it is asked to read."""
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    def read_words(self, image: np.ndarray):  # type: ignore[no-untyped-def]
+        self.calls += 1
+        return super().read_words(image)
+
+
+def header(*, regions: list[tuple[int, int, int, int]] = ()) -> Dataset:  # type: ignore[assignment]
+    ds = Dataset()
+    ds.Rows, ds.Columns = ROWS, COLS
+    ds.PhotometricInterpretation = "MONOCHROME2"
+    items = []
+    for x0, y0, x1, y1 in regions:
+        item = Dataset()
+        item.RegionLocationMinX0, item.RegionLocationMinY0 = x0, y0
+        item.RegionLocationMaxX1, item.RegionLocationMaxY1 = x1, y1
+        items.append(item)
+    if items:
+        ds.SequenceOfUltrasoundRegions = items
+    return ds
+
+
+def write(frame: np.ndarray, xy: tuple[int, int], text: str, value: int = 255) -> BBox:
+    """Burn ``text`` into a uint8 frame; return the box of its ink."""
+    mask = Image.new("L", (frame.shape[1], frame.shape[0]), 0)
+    ImageDraw.Draw(mask).text(xy, text, fill=255)
+    ink = np.asarray(mask) > 0
+    frame[ink] = value
+    ys, xs = np.nonzero(ink)
+    return BBox(int(xs.min()), int(ys.min()), int(np.ptp(xs)) + 1, int(np.ptp(ys)) + 1)
+
+
+def covers(boxes: tuple[BBox, ...], ink: BBox) -> bool:
+    return any(b.intersection(ink) == ink.area for b in boxes)
+
+
+def anatomy(rng: np.random.Generator) -> np.ndarray:
+    """A moving, low-contrast grey picture (no strokes OCR could take for text)."""
+    return rng.integers(30, 50, size=(ROWS, COLS), dtype=np.uint8)
+
+
+def test_the_area_outside_regions_tiles_the_frame_without_touching_them() -> None:
+    regions = [BBox(40, 30, 200, 150), BBox(250, 100, 40, 60)]
+    pieces = outside(regions, ROWS, COLS)
+    free = np.ones((ROWS, COLS), dtype=bool)
+    for r in regions:
+        free[r.y : r.bottom, r.x : r.right] = False
+    seen = np.zeros((ROWS, COLS), dtype=int)
+    for p in pieces:
+        assert all(p.intersection(r) == 0 for r in regions)
+        seen[p.y : p.bottom, p.x : p.right] += 1
+    assert seen.max() == 1  # no pixel searched twice
+    # Everything outside the regions is covered, except slivers under MIN_AREA_SIDE_PX.
+    assert np.count_nonzero(free & (seen == 0)) < 0.05 * np.count_nonzero(free)
+
+
+@pytest.mark.filterwarnings("ignore:A value of type")
+@pytest.mark.parametrize(
+    "corners", [[(50, 50, 20, 200)], [(10, 10, 100, 100), (5, 5, "x", 9)]], ids=["reversed", "bad"]
+)
+def test_ultrasound_regions_that_cannot_be_trusted_give_no_prior(corners: list) -> None:  # type: ignore[type-arg]
+    ds = header()
+    items = []
+    for x0, y0, x1, y1 in corners:
+        item = Dataset()
+        item.RegionLocationMinX0, item.RegionLocationMinY0 = x0, y0
+        item.RegionLocationMaxX1, item.RegionLocationMaxY1 = x1, y1
+        items.append(item)
+    ds.SequenceOfUltrasoundRegions = items
+    assert ultrasound_data_regions(ds, ROWS, COLS) == []
+
+
+def test_text_beside_the_ultrasound_region_is_found_even_outside_the_margins() -> None:
+    config = PixelConfig(top_ratio=0.1, bottom_ratio=0.1, left_ratio=0.1, right_ratio=0.1)
+    frame = np.zeros((ROWS, COLS), dtype=np.uint8)
+    frame[40:200, 100:300] = anatomy(np.random.default_rng(0))[40:200, 100:300]
+    ink = write(frame, (36, 110), "ID 4711")  # between the left margin and the image
+    engine = CountingInk()
+
+    def found(ds: Dataset) -> tuple[tuple[BBox, ...], tuple[tuple[BoxOrigin, ...], ...]]:
+        d = detect_phi_boxes(lambda i: frame, ds, 1, config, engine, MATCHER)
+        return d.boxes, d.origins
+
+    boxes, origins = found(header(regions=[(100, 40, 299, 199)]))
+    assert covers(boxes, ink)
+    hit = [o for b, os in zip(boxes, origins, strict=True) if covers((b,), ink) for o in os]
+    assert {o.area for o in hit} == {OUTSIDE_US_REGIONS}
+    assert {o.source for o in hit} == {"ocr:ink"}
+    boxes, _ = found(header())  # no regions declared: the margins alone miss it
+    assert not covers(boxes, ink)
+
+
+def test_full_frame_search_needs_no_ultrasound_prior() -> None:
+    ds = header(regions=[(100, 40, 299, 199)])
+    areas = search_areas(ds, ROWS, COLS, PixelConfig(full_frame=True))
+    assert [a.box for a in areas] == [BBox(0, 0, COLS, ROWS)]
+
+
+def cine(frames: int, seed: int = 1) -> tuple[list[np.ndarray], BBox]:
+    rng = np.random.default_rng(seed)
+    stack = []
+    ink = BBox(0, 0, 0, 0)
+    for _ in range(frames):
+        frame = anatomy(rng)
+        ink = write(frame, (8, 6), "DOE^JANE 12345")  # a static overlay in the top margin
+        stack.append(frame)
+    return stack, ink
+
+
+def test_a_long_cine_with_a_static_overlay_is_read_as_often_as_one_frame() -> None:
+    stack, ink = cine(120)
+    config = PixelConfig(samples=5)
+    single = CountingInk()
+    detect_phi_boxes(lambda i: stack[i], header(), 1, config, single, MATCHER)
+    engine = CountingInk()
+    found = detect_phi_boxes(
+        lambda i: stack[i],
+        header(),
+        len(stack),
+        config,
+        engine,
+        MATCHER,
+        other_frames=lambda indices: (stack[i] for i in indices),
+    )
+    assert found.frames_checked == 115  # every frame not sampled was looked at
+    assert engine.calls == single.calls  # but none of them was read again
+    assert covers(found.boxes, ink)
+
+
+def test_an_overlay_that_appears_between_samples_is_found_and_redacted() -> None:
+    stack, _ = cine(60)
+    late = write(stack[37], (8, 210), "ACC 99812")  # only frame 37, which is not sampled
+    engine = CountingInk()
+    sampled_only = detect_phi_boxes(
+        lambda i: stack[i], header(), len(stack), PixelConfig(), engine, MATCHER
+    )
+    assert not covers(sampled_only.boxes, late)
+    found = detect_phi_boxes(
+        lambda i: stack[i],
+        header(),
+        len(stack),
+        PixelConfig(),
+        engine,
+        MATCHER,
+        other_frames=lambda indices: (stack[i] for i in indices),
+    )
+    assert covers(found.boxes, late)
+    hit = [os for b, os in zip(found.boxes, found.origins, strict=True) if covers((b,), late)]
+    assert [o.frame for os in hit for o in os] == [37]
+
+
+def test_a_counter_that_changes_inside_a_found_box_costs_no_extra_reading() -> None:
+    rng = np.random.default_rng(2)
+    stack = []
+    for index in range(80):
+        frame = anatomy(rng)
+        write(frame, (200, 6), f"FRAME {index:03d}")
+        stack.append(frame)
+    engine = CountingInk()
+    detect_phi_boxes(lambda i: stack[i], header(), 1, PixelConfig(), engine, MATCHER)
+    once = engine.calls
+    engine.calls = 0
+    found = detect_phi_boxes(
+        lambda i: stack[i],
+        header(),
+        len(stack),
+        PixelConfig(),
+        engine,
+        MATCHER,
+        other_frames=lambda indices: (stack[i] for i in indices),
+    )
+    assert engine.calls == once
+    assert found.frames_checked == 75
+
+
+def test_a_dim_overlay_that_changes_on_a_sampled_frame_is_read_there() -> None:
+    stack, _ = cine(9)
+    dim = write(stack[8], (8, 212), "MRN 5521", value=110)  # grey, below the ink level
+    engine = CountingInk()
+    found = detect_phi_boxes(
+        lambda i: stack[i], header(), len(stack), PixelConfig(samples=3), engine, MATCHER
+    )
+    assert covers(found.boxes, dim)
+
+
+def test_each_box_names_every_distinct_finder_once_with_its_best_confidence() -> None:
+    box = BBox(10, 10, 50, 12)
+    found = [
+        (BBox(12, 10, 20, 12), BoxOrigin("ocr:tesseract", "margins", "date", 0.6, 4)),
+        (BBox(35, 10, 20, 12), BoxOrigin("ocr:tesseract", "margins", "date", 0.9, 2)),
+        (BBox(35, 10, 20, 12), BoxOrigin("ocr:tesseract", "margins", "header-value", 0.5, 0)),
+        (BBox(200, 10, 20, 12), BoxOrigin("ocr:tesseract", "margins", "phone", 0.9, 0)),
+    ]
+    (origins,) = origins_of([box], found)
+    assert origins == (
+        BoxOrigin("ocr:tesseract", "margins", "date", 0.9, 2),
+        BoxOrigin("ocr:tesseract", "margins", "header-value", 0.5, 0),
+    )
+    assert BoxOrigin.from_json(origins[0].to_json()) == origins[0]
+
+
+def _look(tmp_path: Path) -> Path:
+    """Two lines of bright text on black (rows 6-20 and 104-118) in a 128x256 image."""
+    from PIL import ImageFont
+
+    from dicomscrub.samples import make_ct
+
+    image = Image.new("L", (256, 128), 0)
+    draw = ImageDraw.Draw(image)
+    font = ImageFont.load_default(size=14)
+    draw.text((8, 6), "DOE JOHN 4471920", fill=255, font=font)
+    draw.text((8, 104), "03/18/2024 12:01", fill=255, font=font)
+    ds = make_ct(uid_seed="tpl").dataset
+    ds.Rows, ds.Columns, ds.BitsAllocated, ds.BitsStored, ds.HighBit = 128, 256, 8, 8, 7
+    ds.PixelRepresentation = 0
+    for keyword in ("RescaleIntercept", "RescaleSlope", "WindowCenter", "WindowWidth"):
+        if keyword in ds:
+            delattr(ds, keyword)
+    ds.PixelData = np.asarray(image, dtype=np.uint8).tobytes()
+    path = tmp_path / "in" / "look.dcm"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    ds.save_as(path, enforce_file_format=True)
+    return path
+
+
+def _run(tmp_path: Path, engine: str, *extra: str, out: str = "out") -> int:
+    from dicomscrub.cli import main
+
+    return main(
+        ["run", "--input", str(tmp_path / "in"), "--output", str(tmp_path / out),
+         "--headers", str(tmp_path / f"hdr-{out}"), "--jobs", "1", "--no-progress",
+         "--ocr-engine", engine, *extra]
+    )  # fmt: skip
+
+
+def test_exported_templates_redact_the_same_boxes_without_reading_text(
+    tmp_path: Path, fake_engines: tuple[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import json
+
+    from dicomscrub.batch import worker
+    from dicomscrub.cli import main
+    from dicomscrub.pixels.templates import load_templates
+
+    _look(tmp_path)
+    assert _run(tmp_path, fake_engines[0]) == 0
+    file = tmp_path / "templates.toml"
+    assert main(["templates", "export", "--headers", str(tmp_path / "hdr-out"),
+                 "--out", str(file)]) == 0  # fmt: skip
+    learned = json.loads((tmp_path / "hdr-out" / "look.dcm_bboxes.json").read_text())
+    (signature,) = load_templates(file).boxes
+    assert signature == learned["transducer_signature"]
+    assert [b.to_json() for b in load_templates(file).boxes[signature]] == [
+        {k: b[k] for k in ("left", "top", "width", "height")} for b in learned["boxes"]
+    ]
+
+    searches: list[int] = []
+    real = worker.detect_phi_boxes
+
+    def counted(*args: object, **kwargs: object) -> object:
+        searches.append(1)
+        return real(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(worker, "detect_phi_boxes", counted)
+    assert _run(tmp_path, fake_engines[0], "--templates", str(file), out="again") == 0
+    assert len(searches) == 1  # the second look only: the template needed no reading
+    again = json.loads((tmp_path / "hdr-again" / "look.dcm_bboxes.json").read_text())
+    assert [{k: b[k] for k in ("left", "top", "width", "height")} for b in again["boxes"]] == [
+        {k: b[k] for k in ("left", "top", "width", "height")} for b in learned["boxes"]
+    ]
+    assert {o["source"] for b in again["boxes"] for o in b["origins"]} == {"template"}
+    first = pydicom.dcmread(tmp_path / "out" / "look.dcm").pixel_array
+    second = pydicom.dcmread(tmp_path / "again" / "look.dcm").pixel_array
+    assert np.array_equal(first, second)
+
+
+def test_a_template_that_misses_text_fails_the_file_at_the_second_look(
+    tmp_path: Path, fake_engines: tuple[str, str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    import json
+
+    _look(tmp_path)
+    assert _run(tmp_path, fake_engines[0]) == 0
+    signature = json.loads((tmp_path / "hdr-out" / "look.dcm_bboxes.json").read_text())[
+        "transducer_signature"
+    ]
+    file = tmp_path / "templates.toml"
+    file.write_text(  # the top line only: the date line at the bottom stays readable
+        f"[[template]]\nsignature = {json.dumps(signature)}\n"
+        "boxes = [{ left = 0, top = 0, width = 256, height = 30 }]\n"
+    )
+    assert _run(tmp_path, fake_engines[0], "--templates", str(file), out="again") == 1
+    assert "second look" in capsys.readouterr().out
+    assert not (tmp_path / "again" / "look.dcm").exists()
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "[[template]]\nboxes = []\n",
+        '[[template]]\nsignature = "x"\nboxes = [{ left = 0, top = 0, width = 0, height = 4 }]\n',
+        '[[template]]\nsignature = "x"\nboxes = [{ left = 0 }]\n',
+        "not toml [",
+    ],
+    ids=["no signature", "empty box", "missing corner", "not toml"],
+)
+def test_a_broken_templates_file_stops_the_run_before_any_work(
+    tmp_path: Path, fake_engines: tuple[str, str], text: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _look(tmp_path)
+    file = tmp_path / "templates.toml"
+    file.write_text(text)
+    assert _run(tmp_path, fake_engines[0], "--templates", str(file)) == 2
+    assert "templates" in capsys.readouterr().err
+    assert not (tmp_path / "out" / "look.dcm").exists()
