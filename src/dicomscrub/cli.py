@@ -14,6 +14,7 @@ from pathlib import Path
 
 from dicomscrub import __version__
 from dicomscrub.config import (
+    ANALYZERS,
     REDACT_POLICIES,
     BatchConfig,
     DeidConfig,
@@ -23,7 +24,7 @@ from dicomscrub.config import (
 )
 from dicomscrub.errors import ConfigError, DicomScrubError, EngineUnavailableError
 from dicomscrub.header.options import DEFAULT_OPTIONS, OPTION_NAMES, resolve_options
-from dicomscrub.header.overrides import load_profile
+from dicomscrub.header.overrides import ProfileFile, load_profile
 from dicomscrub.models import FileOutcome, RunSummary
 
 log = logging.getLogger("dicomscrub")
@@ -159,6 +160,30 @@ def add_run_arguments(parser: argparse.ArgumentParser) -> None:
         "(probe, MI/TIS, depth, gain) stay",
     )
     extra.add_argument(
+        "--analyzer",
+        choices=ANALYZERS,
+        default=None,
+        help="what decides that a line holds PHI under --redact phi (and in the second "
+        "look): builtin (header values, dates, IDs, phone numbers, labels; the default), or "
+        "presidio (the built-in rules or Presidio's analyzer; pip install "
+        "'dicomscrub[presidio]')",
+    )
+    extra.add_argument(
+        "--allow-text",
+        action="append",
+        default=[],
+        metavar="WORD",
+        help="a word never PHI by itself under --redact phi, case-insensitive (repeatable)",
+    )
+    extra.add_argument(
+        "--deny-text",
+        action="append",
+        default=[],
+        metavar="WORD",
+        help="a word or phrase always PHI: its line is redacted, case-insensitive and with "
+        "a misread character or two allowed (repeatable)",
+    )
+    extra.add_argument(
         "--full-frame",
         action="store_true",
         help="search the whole frame, not only the margins (text over the image; best "
@@ -197,9 +222,12 @@ def add_run_arguments(parser: argparse.ArgumentParser) -> None:
     extra.add_argument("-v", "--verbose", action="count", default=0, help="more log output")
 
 
-def header_config_from_args(args: argparse.Namespace) -> HeaderConfig:
+def header_config_from_args(
+    args: argparse.Namespace, profile: ProfileFile | None = None
+) -> HeaderConfig:
     """The header part of the config: options, profile file, shift range, prefix, key."""
-    profile = load_profile(args.profile) if args.profile is not None else None
+    if profile is None and args.profile is not None:
+        profile = load_profile(args.profile)
     options = resolve_options(
         profile.options if profile is not None else None, args.option, args.without_option
     )
@@ -224,8 +252,10 @@ def header_config_from_args(args: argparse.Namespace) -> HeaderConfig:
 
 
 def config_from_args(args: argparse.Namespace) -> DeidConfig:
-    """Build the frozen config from parsed flags."""
-    header = header_config_from_args(args)
+    """Build the frozen config from parsed flags (over the profile file's settings)."""
+    profile = load_profile(args.profile) if args.profile is not None else None
+    header = header_config_from_args(args, profile)
+    given = profile.pixels if profile is not None else None
     return DeidConfig(
         header=header,
         pixels=PixelConfig(
@@ -240,6 +270,9 @@ def config_from_args(args: argparse.Namespace) -> DeidConfig:
             expand_px=args.expand,
             ocr_engine=args.ocr_engine,
             redact=args.redact,
+            analyzer=args.analyzer or (given and given.analyzer) or PixelConfig().analyzer,
+            allow_text=_merged(given.allow_text if given else (), args.allow_text),
+            deny_text=_merged(given.deny_text if given else (), args.deny_text),
             full_frame=args.full_frame,
             second_look=not args.no_second_look,
             templates=args.templates,
@@ -263,6 +296,11 @@ def config_from_args(args: argparse.Namespace) -> DeidConfig:
             pdf_report=args.pdf_report,
         ),
     )
+
+
+def _merged(*lists: Sequence[str]) -> tuple[str, ...]:
+    """The entries of all lists, first occurrence kept, surrounding spaces off."""
+    return tuple(dict.fromkeys(w.strip() for words in lists for w in words))
 
 
 def build_parser() -> argparse.ArgumentParser:

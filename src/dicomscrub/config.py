@@ -37,6 +37,9 @@ class HeaderConfig:
 #: The ``--redact`` policies.
 REDACT_POLICIES = ("all-text", "phi")
 
+#: The ``--analyzer`` choices: what decides whether a line of text is PHI.
+ANALYZERS = ("builtin", "presidio")
+
 
 @dataclass(frozen=True, slots=True)
 class PixelConfig:
@@ -55,6 +58,13 @@ class PixelConfig:
     #: What goes: every text line found in the searched area ("all-text"), or only the
     #: lines that hold PHI ("phi"; clinical annotations stay).
     redact: str = "all-text"
+    #: What decides that a line holds PHI: the built-in rules ("builtin"), or those
+    #: rules or Presidio's analyzer ("presidio", extra ``[presidio]``).
+    analyzer: str = "builtin"
+    #: Words that are never PHI by themselves, and words (or phrases) that always are;
+    #: both matched case-insensitively, deny words also with a misread character or two.
+    allow_text: tuple[str, ...] = ()
+    deny_text: tuple[str, ...] = ()
     #: Search the whole frame instead of the margins.
     full_frame: bool = False
     #: After redaction, search the output's sampled frames again and fail the file if
@@ -126,6 +136,13 @@ class DeidConfig:
             raise ConfigError(
                 f"--redact must be one of {', '.join(REDACT_POLICIES)}, got {p.redact!r}"
             )
+        if p.analyzer not in ANALYZERS:
+            raise ConfigError(
+                f"--analyzer must be one of {', '.join(ANALYZERS)}, got {p.analyzer!r}"
+            )
+        for flag, words in (("--allow-text", p.allow_text), ("--deny-text", p.deny_text)):
+            if not all(any(c.isalnum() for c in w) for w in words):
+                raise ConfigError(f"each {flag} entry needs at least one letter or digit")
         if p.enabled and not p.full_frame and not any(r > 0 for r in p.margin_ratios()):
             raise ConfigError(
                 "all four margin ratios are 0, so no text would be searched for; "

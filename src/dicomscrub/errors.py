@@ -17,7 +17,8 @@ class InputError(DicomScrubError):
 
 
 class EngineUnavailableError(DicomScrubError):
-    """A requested OCR engine (or its binary) is not installed."""
+    """A requested OCR engine (or its binary), or the PHI analyzer's package or model,
+    is not installed."""
 
 
 class RedactionError(DicomScrubError):

@@ -38,6 +38,7 @@ from dicomscrub.models import (
     RunSummary,
     Status,
 )
+from dicomscrub.pixels.analyzer import check_analyzer
 from dicomscrub.pixels.boxes import merge_boxes
 from dicomscrub.pixels.ocr.base import get_engine
 from dicomscrub.pixels.templates import load_templates
@@ -70,6 +71,7 @@ def run_batch(
     )
     if config.pixels.enabled:
         get_engine(config.pixels)  # fail the whole run early if the engine is missing
+        check_analyzer(config.pixels)  # ... or the analyzer's package or model
         if config.pixels.templates is not None:
             load_templates(config.pixels.templates)  # and if the templates file is wrong
     # Outputs a killed header-only run left staged are not released: remove them.

@@ -66,6 +66,7 @@ from dicomscrub.models import (
     Status,
     Thumbnail,
 )
+from dicomscrub.pixels.analyzer import line_analyzer
 from dicomscrub.pixels.detect import detect_phi_boxes
 from dicomscrub.pixels.ocr.base import get_engine
 from dicomscrub.pixels.phi_policy import PhiMatcher
@@ -210,13 +211,14 @@ def detect_file(task: DetectTask, config: DeidConfig) -> DetectResult:
                 origins=tuple((TEMPLATE_ORIGIN,) for _ in template),
             )
         engine = get_engine(config.pixels)
+        analyzer = line_analyzer(config.pixels, matcher)
         detection = detect_phi_boxes(
             lambda i: read_frame(task.path, ds, i),
             ds,
             frames,
             config.pixels,
             engine,
-            matcher,
+            analyzer,
             other_frames=lambda indices: iter_frames(task.path, ds, indices),
         )
         return DetectResult(
@@ -388,14 +390,14 @@ def _redact(
 
 def _second_look(out_path: Path, frames: int, config: DeidConfig, matcher: PhiMatcher) -> None:
     """Search the written output's sampled frames again, for PHI only, with the same
-    engine and areas; raise (so the file fails and its output is removed) if any is
+    engine, areas and analyzer; raise (so the file fails and its output is removed) if any is
     still readable: a box that missed part of a line, text the group's boxes did not
     cover."""
     header = read_header(out_path)
     pixels = dataclasses.replace(config.pixels, redact="phi")
     found = detect_phi_boxes(
         lambda i: read_frame(out_path, header, i), header, frames, pixels,
-        get_engine(config.pixels), matcher,
+        get_engine(config.pixels), line_analyzer(config.pixels, matcher),
     )  # fmt: skip
     if found.boxes:
         raise RedactionError(

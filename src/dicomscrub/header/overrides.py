@@ -5,6 +5,11 @@ A profile file is TOML (``.toml``) or YAML (``.yaml``/``.yml``, needs PyYAML)::
     options = ["clean_descriptors", "retain_long_modified_dates", "retain_device_identity"]
     date_shift_days = [-3650, -365]
 
+    [pixels]                              # how burned-in text is judged (--redact phi)
+    analyzer = "builtin"                  # or "presidio" (extra [presidio])
+    allow_text = ["LIVER", "Gen THI"]     # words never PHI by themselves
+    deny_text = ["St Elsewhere"]          # words and phrases always PHI
+
     [[rules]]
     keyword = "StudyDescription"          # or tag = "(0008,1030)"
     action = "keep"
@@ -31,7 +36,7 @@ from __future__ import annotations
 import re
 import tomllib
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -77,12 +82,22 @@ class Rule:
 
 
 @dataclass(frozen=True, slots=True)
+class PixelSettings:
+    """The ``[pixels]`` table of a profile file; ``None`` when not given."""
+
+    analyzer: str | None = None
+    allow_text: tuple[str, ...] = ()
+    deny_text: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
 class ProfileFile:
     """What a profile file says; ``None`` fields were not given."""
 
     options: tuple[str, ...] | None
     date_shift_days: tuple[int, int] | None
     rules: tuple[Rule, ...]
+    pixels: PixelSettings = field(default_factory=PixelSettings)
 
 
 def parse_tag(text: str) -> int:
@@ -170,7 +185,7 @@ def _parse_rule(index: int, raw: Mapping[str, Any]) -> Rule:
 
 def parse_profile(data: Mapping[str, Any], source: str = "profile") -> ProfileFile:
     """Validate the contents of a profile file."""
-    known = {"options", "date_shift_days", "rules", "about", "note"}
+    known = {"options", "date_shift_days", "rules", "pixels", "about", "note"}
     unknown = set(data) - known
     if unknown:
         raise ConfigError(f"{source}: unknown settings {', '.join(sorted(unknown))}")
@@ -190,6 +205,27 @@ def parse_profile(data: Mapping[str, Any], source: str = "profile") -> ProfileFi
         options=None if options is None else tuple(str(o) for o in options),
         date_shift_days=shift,
         rules=rules,
+        pixels=_parse_pixels(data.get("pixels") or {}, source),
+    )
+
+
+def _parse_pixels(raw: Any, source: str) -> PixelSettings:
+    if not isinstance(raw, Mapping):
+        raise ConfigError(f"{source}: pixels must be a table of settings")
+    unknown = set(raw) - {"analyzer", "allow_text", "deny_text", "note"}
+    if unknown:
+        raise ConfigError(f"{source}: unknown pixels settings {', '.join(sorted(unknown))}")
+    lists = {}
+    for key in ("allow_text", "deny_text"):
+        words = raw.get(key, [])
+        if not isinstance(words, Sequence) or isinstance(words, str):
+            raise ConfigError(f"{source}: pixels.{key} must be a list of words")
+        lists[key] = tuple(str(w) for w in words)
+    analyzer = raw.get("analyzer")
+    return PixelSettings(
+        analyzer=None if analyzer is None else str(analyzer),
+        allow_text=lists["allow_text"],
+        deny_text=lists["deny_text"],
     )
 
 

@@ -13,9 +13,9 @@ from pydicom.dataset import Dataset
 
 from dicomscrub.config import PixelConfig
 from dicomscrub.models import BBox, BoxOrigin, origins_of
+from dicomscrub.pixels.analyzer import LineAnalyzer
 from dicomscrub.pixels.boxes import expand_boxes, merge_boxes
 from dicomscrub.pixels.ocr.base import OcrEngine, OcrWord
-from dicomscrub.pixels.phi_policy import PhiMatcher
 from dicomscrub.pixels.preprocess import (
     MIN_CONTRAST,
     STROKE_WINDOW_PX,
@@ -71,7 +71,7 @@ def detect_phi_boxes(
     num_frames: int,
     config: PixelConfig,
     engine: OcrEngine,
-    matcher: PhiMatcher,
+    analyzer: LineAnalyzer,
     *,
     other_frames: Callable[[Sequence[int]], Iterable[np.ndarray]] | None = None,
 ) -> Detection:
@@ -82,9 +82,10 @@ def detect_phi_boxes(
     every frame that was not sampled is checked cheaply too: a frame whose overlay shows
     ink that no frame read so far had, outside the boxes found so far, is read as well.
     So the cost follows the number of distinct overlays, not the number of frames.
+    ``analyzer`` decides which lines hold PHI under ``--redact phi``.
     """
     rows, cols = int(ds.Rows), int(ds.Columns)
-    search = _Search(search_areas(ds, rows, cols, config), config, engine, matcher, rows, cols)
+    search = _Search(search_areas(ds, rows, cols, config), config, engine, analyzer, rows, cols)
     sampled = sample_indices(num_frames, config.samples)
     for number, index in enumerate(sampled):
         display = to_display(frame_at(index), ds)
@@ -112,11 +113,11 @@ class _Search:
         areas: list[SearchArea],
         config: PixelConfig,
         engine: OcrEngine,
-        matcher: PhiMatcher,
+        analyzer: LineAnalyzer,
         rows: int,
         cols: int,
     ) -> None:
-        self.areas, self.config, self.engine, self.matcher = areas, config, engine, matcher
+        self.areas, self.config, self.engine, self.analyzer = areas, config, engine, analyzer
         self.rows, self.cols = rows, cols
         self.found: list[tuple[BBox, BoxOrigin]] = []
         self.seen: set[bytes] = set()
@@ -152,7 +153,7 @@ class _Search:
         texts = read_stacked(self.engine, [p.image for _, p, _ in bands])
         for (area, prepared, index), words in zip(bands, texts, strict=True):
             self.words += len(words)
-            lines = text_lines(words, self.matcher, self.config.min_confidence, self.config.redact)
+            lines = text_lines(words, self.analyzer, self.config.min_confidence, self.config.redact)
             for box, rule, confidence in lines:
                 self.rule_counts[rule] += 1
                 found = _to_source(box, area.box, prepared.scale, prepared.padding_px)
@@ -270,11 +271,12 @@ def read_stacked(engine: OcrEngine, images: Sequence[np.ndarray]) -> list[list[O
 
 
 def text_lines(
-    words: Sequence[OcrWord], matcher: PhiMatcher, min_confidence: float, policy: str
+    words: Sequence[OcrWord], analyzer: LineAnalyzer, min_confidence: float, policy: str
 ) -> list[tuple[BBox, str, float]]:
     """Boxes of the whole lines that go, with the rule that sent each and the line's mean
     word confidence: every line found (``all-text``, whatever was read in it), or the
-    lines that hold PHI (``phi``; a whole line goes, so a misread neighbour does too)."""
+    lines that ``analyzer`` says hold PHI (``phi``; a whole line goes, so a misread
+    neighbour does too)."""
     lines: dict[int, list[OcrWord]] = defaultdict(list)
     for word in words:
         if policy == "all-text" or word.confidence >= min_confidence or min_confidence == 0.0:
@@ -282,7 +284,7 @@ def text_lines(
     out: list[tuple[BBox, str, float]] = []
     others: list[BBox] = []
     for line_words in lines.values():
-        rule = "all-text" if policy == "all-text" else matcher.line_rule(w.text for w in line_words)
+        rule = "all-text" if policy == "all-text" else analyzer.judge_line(line_words)
         if rule is None:
             others.extend(w.box for w in line_words)
             continue

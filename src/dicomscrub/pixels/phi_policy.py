@@ -3,16 +3,22 @@
 A line of burned-in text is PHI when any of its words is: a value from the file's own
 header (names split into parts, identifiers, dates in common human formats), allowing
 one or two misread characters; a date, time, phone number or ID-like token; or a label
-that introduces identifying data (``NAME:``, ``ID:``, ``DOB``...). Nothing here logs text.
+that introduces identifying data (``NAME:``, ``ID:``, ``DOB``...). The user's deny-list
+words are PHI wherever they appear (misread too, like header values); allow-list words are
+never PHI by themselves. Nothing here logs text.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
-from dataclasses import dataclass
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
 
 from dicomscrub.terms import MONTHS, identifying_terms, normalize
+
+if TYPE_CHECKING:
+    from dicomscrub.pixels.ocr.base import OcrWord
 
 _MONTHS = MONTHS
 _DATE_RE = re.compile(
@@ -64,11 +70,44 @@ def _fuzzy_limit(length: int) -> int:
     return 0 if length < 5 else (1 if length < 9 else 2)
 
 
+def term_match(token: str, terms: frozenset[str]) -> str | None:
+    """How a normalised word matches one of ``terms``: ``"exact"`` (the term, or a
+    term of 4+ characters inside it, or the word of 5+ inside a term), ``"fuzzy"`` (one
+    or two characters off), or ``None``."""
+    if not token:
+        return None
+    if token in terms:
+        return "exact"
+    if len(token) >= 4:
+        for term in terms:
+            if len(term) >= 4 and (term in token or (len(token) >= 5 and token in term)):
+                return "exact"
+        limit = _fuzzy_limit(len(token))
+        if limit:
+            for term in terms:
+                if len(term) >= 5 and edit_distance_at_most(token, term, limit):
+                    return "fuzzy"
+    return None
+
+
+def allow_words(entries: Iterable[str]) -> frozenset[str]:
+    """The normalised words of allow-list entries (a phrase allows each of its words)."""
+    return frozenset(w for entry in entries for w in map(normalize, entry.split()) if w)
+
+
+def deny_terms(entries: Iterable[str]) -> frozenset[str]:
+    """Normalised deny-list entries (a phrase is matched run together, as OCR reads it)."""
+    return frozenset(t for t in map(normalize, entries) if t)
+
+
 @dataclass(frozen=True, slots=True)
 class PhiMatcher:
-    """Header-derived terms plus generic PHI patterns."""
+    """Header-derived terms plus generic PHI patterns, and the user's allow and deny
+    lists (normalised, see :func:`allow_words` and :func:`deny_terms`)."""
 
     terms: frozenset[str]
+    allow: frozenset[str] = frozenset()
+    deny: frozenset[str] = frozenset()
 
     @classmethod
     def from_header(
@@ -76,8 +115,23 @@ class PhiMatcher:
     ) -> PhiMatcher:
         return cls(identifying_terms(names, identifiers, dates))
 
+    def with_lists(self, allow: Iterable[str], deny: Iterable[str]) -> PhiMatcher:
+        """This matcher with the user's allow-list and deny-list entries."""
+        return replace(self, allow=allow_words(allow), deny=deny_terms(deny))
+
+    def is_allowed(self, text: str) -> bool:
+        """True when ``text`` is an allow-list word (and no deny-list word)."""
+        token = normalize(text)
+        return bool(token) and token in self.allow and term_match(token, self.deny) is None
+
     def word_rule(self, text: str) -> str | None:
         """The rule that makes one word PHI, or ``None``."""
+        token = normalize(text)
+        denied = term_match(token, self.deny) if self.deny else None
+        if denied is not None:
+            return "deny-list" if denied == "exact" else "deny-list-fuzzy"
+        if token and token in self.allow:
+            return None
         upper = text.upper()
         if _DATE_RE.search(upper) or _MONTH_DATE_RE.search(upper):
             return "date"
@@ -85,20 +139,11 @@ class PhiMatcher:
             return "time"
         if _PHONE_RE.search(upper):
             return "phone"
-        token = normalize(text)
         if not token:
             return None
-        if token in self.terms:
-            return "header-value"
-        if len(token) >= 4:
-            for term in self.terms:
-                if len(term) >= 4 and (term in token or (len(token) >= 5 and token in term)):
-                    return "header-value"
-            limit = _fuzzy_limit(len(token))
-            if limit:
-                for term in self.terms:
-                    if len(term) >= 5 and edit_distance_at_most(token, term, limit):
-                        return "header-value-fuzzy"
+        header = term_match(token, self.terms)
+        if header is not None:
+            return "header-value" if header == "exact" else "header-value-fuzzy"
         digits = sum(c.isdigit() for c in token)
         if digits >= 5 or (digits >= 3 and len(token) >= 6 and any(c.isalpha() for c in token)):
             return "id-like"
@@ -106,13 +151,24 @@ class PhiMatcher:
             return "label"
         return None
 
+    def judge_line(self, words: Sequence[OcrWord]) -> str | None:
+        """:meth:`line_rule` of the words' texts (every word counts, however weakly read)."""
+        return self.line_rule(w.text for w in words)
+
     def line_rule(self, words: Iterable[str]) -> str | None:
-        """The rule that makes a line PHI: any PHI word, or the line read as one string."""
+        """The rule that makes a line PHI: any PHI word, or the line read as one string
+        (without its allow-list words; a deny-list phrase anywhere in it)."""
         texts = list(words)
         for text in texts:
             rule = self.word_rule(text)
             if rule is not None:
                 return rule
+        if self.deny:
+            whole = normalize("".join(texts))
+            if any(len(term) >= 4 and term in whole for term in self.deny):
+                return "deny-list"
+        if self.allow:
+            texts = [t for t in texts if normalize(t) not in self.allow]
         joined = " ".join(texts)
         if _NAME_RE.search(joined):
             return "name-pattern"
