@@ -504,7 +504,7 @@ def record(text: str, argv: Sequence[str], seconds: float, load: str, versions: 
         "",
     ]
     with RESULTS.open("a", encoding="utf-8") as handle:
-        handle.write("\n" + "\n".join(head) + text + "\n")
+        handle.write("\n" + "\n".join(head) + "\n" + text + "\n")
 
 
 # ---------------------------------------------------------------------------- main
