@@ -68,17 +68,21 @@ class Config:
 
 
 CONFIGS = (
-    Config("tesseract, all-text", ()),
-    Config("tesseract, phi", ("--redact", "phi")),
-    Config("tesseract, all-text, full-frame", ("--full-frame",)),
-    Config("tesseract, phi, full-frame", ("--redact", "phi", "--full-frame")),
     Config("rapidocr, all-text", ("--ocr-engine", "rapidocr")),
     Config("rapidocr, phi", ("--ocr-engine", "rapidocr", "--redact", "phi")),
     Config("rapidocr, all-text, full-frame", ("--ocr-engine", "rapidocr", "--full-frame")),
     Config(
         "rapidocr, phi, full-frame", ("--ocr-engine", "rapidocr", "--redact", "phi", "--full-frame")
     ),
+    Config("tesseract, all-text", ("--ocr-engine", "tesseract")),
+    Config("tesseract, phi", ("--ocr-engine", "tesseract", "--redact", "phi")),
+    Config("tesseract, all-text, full-frame", ("--ocr-engine", "tesseract", "--full-frame")),
+    Config(
+        "tesseract, phi, full-frame",
+        ("--ocr-engine", "tesseract", "--redact", "phi", "--full-frame"),
+    ),
 )
+#: The tool's default configuration (the engine is the default, named for clarity).
 DEFAULT_CONFIG = CONFIGS[0].name
 PRESIDIO = "presidio DicomImageRedactorEngine"
 

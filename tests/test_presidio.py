@@ -311,7 +311,8 @@ def test_tesseract_and_presidio_redact_a_burned_in_name_that_no_header_holds(
     for analyzer in ("builtin", "presidio"):
         code = main(["run", "--input", str(tmp_path / "in"), "--output", str(tmp_path / analyzer),
                      "--headers", str(tmp_path / f"hdr-{analyzer}"), "--jobs", "1",
-                     "--no-progress", "--redact", "phi", "--analyzer", analyzer])  # fmt: skip
+                     "--no-progress", "--redact", "phi", "--analyzer", analyzer,
+                     "--ocr-engine", "tesseract"])  # fmt: skip
         assert code == 0  # the second look passed too
         sidecar = tmp_path / f"hdr-{analyzer}" / "x.dcm_bboxes.json"
         boxes[analyzer] = json.loads(sidecar.read_text())["boxes"]

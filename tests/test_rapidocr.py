@@ -33,7 +33,7 @@ def _rendered(lines: list[tuple[int, str]], size: tuple[int, int] = (120, 640)) 
 @needs_rapidocr
 def test_every_line_is_found_and_its_box_covers_the_ink() -> None:
     image = _rendered([(10, "DOE^JOHN  ID 4471920"), (60, "03/18/2024 12:01")])
-    engine = base.get_engine(PixelConfig(ocr_engine="rapidocr"))
+    engine = base.get_engine(PixelConfig(ocr_engine="rapidocr", redact="phi"))
     words = engine.read_words(image)
     assert {w.line for w in words} == {0, 1}
     text = "".join(w.text for w in words).replace(" ", "")
@@ -43,6 +43,21 @@ def test_every_line_is_found_and_its_box_covers_the_ink() -> None:
     for word in words:
         covered[word.box.y : word.box.bottom, word.box.x : word.box.right] = True
     assert covered[ink_rows, ink_cols].mean() >= 0.98
+
+
+@needs_rapidocr
+def test_in_all_text_mode_lines_are_only_detected_with_the_same_boxes() -> None:
+    image = _rendered([(10, "DOE^JOHN  ID 4471920"), (60, "03/18/2024 12:01")])
+    reading = base.get_engine(PixelConfig(ocr_engine="rapidocr", redact="phi"))
+    detecting = base.get_engine(PixelConfig(ocr_engine="rapidocr", redact="all-text"))
+    read, found = reading.read_words(image), detecting.read_words(image)
+    assert [w.text for w in found] == ["", ""]  # nothing was read: nothing to leak either
+    for line in (0, 1):
+        boxes = [w.box for w in read if w.line == line]
+        union = boxes[0]
+        for box in boxes[1:]:
+            union = union.union(box)
+        assert [w.box for w in found if w.line == line] == [union]
 
 
 @needs_rapidocr
@@ -63,5 +78,5 @@ def test_a_missing_rapidocr_names_the_package_to_install(monkeypatch: pytest.Mon
     from dicomscrub.pixels.ocr import rapidocr
 
     monkeypatch.setattr(rapidocr, "is_available", lambda: False)
-    with pytest.raises(EngineUnavailableError, match=r"dicomscrub\[rapidocr\]"):
+    with pytest.raises(EngineUnavailableError, match=r"pip install rapidocr_onnxruntime"):
         base.get_engine(PixelConfig(ocr_engine="rapidocr"))

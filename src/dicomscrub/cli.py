@@ -148,8 +148,8 @@ def add_run_arguments(parser: argparse.ArgumentParser) -> None:
     extra.add_argument(
         "--ocr-engine",
         default=d.ocr_engine,
-        help="OCR engine: tesseract, or rapidocr (PP-OCR; pip install 'dicomscrub[rapidocr]') "
-        "(default tesseract)",
+        help="OCR engine: rapidocr (PP-OCR on ONNX Runtime, models inside the wheel) or "
+        "tesseract (the tesseract-ocr binary) (default rapidocr)",
     )
     extra.add_argument(
         "--redact",

@@ -54,7 +54,7 @@ class PixelConfig:
     padding_px: int = 8
     merge_iou: float = 0.2
     expand_px: int = 8
-    ocr_engine: str = "tesseract"
+    ocr_engine: str = "rapidocr"
     #: What goes: every text line found in the searched area ("all-text"), or only the
     #: lines that hold PHI ("phi"; clinical annotations stay).
     redact: str = "all-text"

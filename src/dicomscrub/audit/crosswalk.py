@@ -18,6 +18,7 @@ import csv
 import datetime as dt
 import os
 import sqlite3
+import time
 from pathlib import Path
 from types import TracebackType
 
@@ -85,17 +86,33 @@ class Crosswalk:
         self._pending: list[CrosswalkRows] = []
         try:
             self._conn = sqlite3.connect(self._path, timeout=_BUSY_TIMEOUT_S)
-            self._conn.execute("PRAGMA journal_mode=WAL")
-            self._conn.execute("PRAGMA synchronous=NORMAL")
-            with self._conn:
-                for statement in _SCHEMA:
-                    self._conn.execute(statement)
+            self._set_up()
         except sqlite3.Error as exc:
             raise OutputError(f"crosswalk database {self._path}: {exc}") from exc
         for suffix in ("-wal", "-shm"):
             side = self._path.with_name(self._path.name + suffix)
             if side.exists():
                 side.chmod(0o600)
+
+    def _set_up(self) -> None:
+        """WAL mode and the schema. Switching to WAL takes a lock for which SQLite does
+        not wait (it answers "locked" at once while another run sets up the same new
+        database), so that step is retried for up to the busy timeout."""
+        deadline = time.monotonic() + _BUSY_TIMEOUT_S
+        pause = 0.01
+        while True:
+            try:
+                self._conn.execute("PRAGMA journal_mode=WAL")
+                break
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc) or time.monotonic() > deadline:
+                    raise
+                time.sleep(pause)
+                pause = min(pause * 2, 0.5)
+        self._conn.execute("PRAGMA synchronous=NORMAL")
+        with self._conn:
+            for statement in _SCHEMA:
+                self._conn.execute(statement)
 
     def add(self, rows: CrosswalkRows) -> None:
         """Record one file's pairs (written with the next batch)."""

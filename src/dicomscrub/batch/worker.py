@@ -397,7 +397,7 @@ def _second_look(out_path: Path, frames: int, config: DeidConfig, matcher: PhiMa
     pixels = dataclasses.replace(config.pixels, redact="phi")
     found = detect_phi_boxes(
         lambda i: read_frame(out_path, header, i), header, frames, pixels,
-        get_engine(config.pixels), line_analyzer(config.pixels, matcher),
+        get_engine(pixels), line_analyzer(config.pixels, matcher),
     )  # fmt: skip
     if found.boxes:
         raise RedactionError(

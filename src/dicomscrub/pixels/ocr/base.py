@@ -62,7 +62,7 @@ ENGINES: dict[str, EngineInfo] = {
     "rapidocr": EngineInfo(
         "rapidocr",
         "dicomscrub.pixels.ocr.rapidocr",
-        "pip install 'dicomscrub[rapidocr]' (rapidocr_onnxruntime, models included)",
+        "pip install rapidocr_onnxruntime (a dependency of dicomscrub; models included)",
     ),
 }
 

@@ -51,24 +51,42 @@ def _model() -> Any:
 
 
 class RapidOcrEngine:
-    """Line boxes and text from PP-OCR; confidences are the recogniser's scores."""
+    """Line boxes and text from PP-OCR; confidences are the recogniser's scores.
+
+    With ``recognise=False`` (``--redact all-text``, where what a line says decides
+    nothing) only the detector runs: every line comes back as one empty word with
+    confidence 1.0, in a tenth of the time.
+    """
 
     name = "rapidocr"
+
+    def __init__(self, *, recognise: bool = True) -> None:
+        self.recognise = recognise
 
     def read_words(self, image: np.ndarray) -> list[OcrWord]:
         if image.ndim != 2:
             raise ValueError("the OCR input is one 8-bit grey image")
-        result, _ = _model()(np.ascontiguousarray(image), use_cls=False)
+        pixels = np.ascontiguousarray(image)
+        if not self.recognise:
+            found, _ = _model()(pixels, use_cls=False, use_rec=False)
+            return [
+                OcrWord("", _outward(points), 1.0, line) for line, points in enumerate(found or ())
+            ]
+        result, _ = _model()(pixels, use_cls=False)
         words: list[OcrWord] = []
         for line, (points, text, score) in enumerate(result or ()):
-            xs = [float(p[0]) for p in points]
-            ys = [float(p[1]) for p in points]
-            # Outward to whole pixels: a line box covers all of its ink.
-            x0, y0 = max(0, math.floor(min(xs))), max(0, math.floor(min(ys)))
-            box = BBox(x0, y0, max(1, math.ceil(max(xs)) - x0), max(1, math.ceil(max(ys)) - y0))
             confidence = max(0.0, min(1.0, float(score)))
-            words.extend(_split_line(str(text), box, confidence, line))
+            words.extend(_split_line(str(text), _outward(points), confidence, line))
         return words
+
+
+def _outward(points: Any) -> BBox:
+    """The box of a detected line's corners, rounded outward to whole pixels, so that it
+    covers all of the line's ink."""
+    xs = [float(p[0]) for p in points]
+    ys = [float(p[1]) for p in points]
+    x0, y0 = max(0, math.floor(min(xs))), max(0, math.floor(min(ys)))
+    return BBox(x0, y0, max(1, math.ceil(max(xs)) - x0), max(1, math.ceil(max(ys)) - y0))
 
 
 def _split_line(text: str, box: BBox, confidence: float, line: int) -> list[OcrWord]:
@@ -93,5 +111,6 @@ def _split_line(text: str, box: BBox, confidence: float, line: int) -> list[OcrW
 
 
 def create(config: PixelConfig) -> RapidOcrEngine:
-    """Build the engine (the models load on first use)."""
-    return RapidOcrEngine()
+    """Build the engine (the models load on first use); lines are only detected, not
+    read, when every line found goes anyway (``--redact all-text``)."""
+    return RapidOcrEngine(recognise=config.redact != "all-text")
