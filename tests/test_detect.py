@@ -162,7 +162,8 @@ def test_a_long_cine_with_a_static_overlay_is_read_as_often_as_one_frame() -> No
 
 def test_an_overlay_that_appears_between_samples_is_found_and_redacted() -> None:
     stack, _ = cine(60)
-    late = write(stack[37], (8, 210), "ACC 99812")  # only frame 37, which is not sampled
+    for index in range(37, 41):  # frames 37 to 40, none of them sampled
+        late = write(stack[index], (8, 210), "ACC 99812")
     engine = CountingInk()
     sampled_only = detect_phi_boxes(
         lambda i: stack[i], header(), len(stack), PixelConfig(), engine, MATCHER
@@ -179,7 +180,7 @@ def test_an_overlay_that_appears_between_samples_is_found_and_redacted() -> None
     )
     assert covers(found.boxes, late)
     hit = [os for b, os in zip(found.boxes, found.origins, strict=True) if covers((b,), late)]
-    assert [o.frame for os in hit for o in os] == [37]
+    assert [o.frame for os in hit for o in os] == [38]  # an overlay counts once it stays
 
 
 def test_a_counter_that_changes_inside_a_found_box_costs_no_extra_reading() -> None:
@@ -204,6 +205,29 @@ def test_a_counter_that_changes_inside_a_found_box_costs_no_extra_reading() -> N
     )
     assert engine.calls == once
     assert found.frames_checked == 75
+
+
+def test_moving_bright_speckle_in_the_ultrasound_region_does_not_make_every_frame_read() -> None:
+    rng = np.random.default_rng(4)
+    stack = []
+    for _ in range(60):
+        frame = anatomy(rng)
+        echoes = rng.random((ROWS, COLS)) < 0.02  # bright echoes, somewhere else each frame
+        frame[40:200, 60:260][echoes[40:200, 60:260]] = 255
+        write(frame, (8, 6), "DOE^JANE 12345")
+        stack.append(frame)
+    engine = CountingInk()
+    found = detect_phi_boxes(
+        lambda i: stack[i],
+        header(regions=[(60, 40, 259, 199)]),
+        len(stack),
+        PixelConfig(samples=1),
+        engine,
+        MATCHER,
+        other_frames=lambda indices: (stack[i] for i in indices),
+    )
+    assert found.frames_checked == 59
+    assert found.frames_searched == 1
 
 
 def test_a_dim_overlay_that_changes_on_a_sampled_frame_is_read_there() -> None:

@@ -24,7 +24,7 @@ from dicomscrub.pixels.preprocess import (
     white_top_hat,
 )
 from dicomscrub.pixels.render import to_display, to_gray
-from dicomscrub.pixels.roi import SearchArea, search_areas
+from dicomscrub.pixels.roi import SearchArea, search_areas, ultrasound_data_regions
 
 log = logging.getLogger(__name__)
 
@@ -37,9 +37,12 @@ MAX_CANVAS_ROWS = 4000
 #: (bright text), and the colourfulness from which a coloured pixel does.
 INK_LEVEL = 200
 INK_CHROMA = 96
-#: New ink pixels (outside the boxes found so far and the ink already read) that make a
-#: frame worth reading again: a few strokes of one small character.
-NEW_INK_PX = 24
+#: New ink pixels (outside the boxes found so far and the ink already read, and on the
+#: frame before too) that make a frame worth reading again: two or three small glyphs.
+NEW_INK_PX = 64
+#: Most frames the every-frame check sends to OCR in one file, so that content that
+#: keeps changing (anatomy in the searched area) cannot make a cine cost a read per frame.
+MAX_EXTRA_READS = 16
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,6 +90,9 @@ def detect_phi_boxes(
     rows, cols = int(ds.Rows), int(ds.Columns)
     search = _Search(search_areas(ds, rows, cols, config), config, engine, analyzer, rows, cols)
     sampled = sample_indices(num_frames, config.samples)
+    # Anatomy moves inside the ultrasound data regions: whether a later frame shows new
+    # text is judged outside them (the first sample is read whole).
+    search.ignore_regions(ultrasound_data_regions(ds, rows, cols))
     for number, index in enumerate(sampled):
         display = to_display(frame_at(index), ds)
         # The first sample is read; the others when they show strokes it did not have.
@@ -96,10 +102,14 @@ def detect_phi_boxes(
     checked = 0
     rest = [i for i in range(num_frames) if i not in set(sampled)]
     if other_frames is not None and rest:
+        extra = 0
         for index, frame in zip(rest, other_frames(rest), strict=True):
             checked += 1
             display = to_display(frame, ds)
-            if search.has_new_ink(display):
+            if search.has_new_ink(display) and extra < MAX_EXTRA_READS:
+                extra += 1
+                if extra == MAX_EXTRA_READS:
+                    log.warning("the overlay kept changing: no more frames of this file are read")
                 search.add(index, display)
                 search.read()
     return search.result(checked)
@@ -123,6 +133,8 @@ class _Search:
         self.seen: set[bytes] = set()
         self.ink = [np.zeros((a.box.height, a.box.width), dtype=bool) for a in areas]
         self.strokes = [np.zeros((a.box.height, a.box.width), dtype=bool) for a in areas]
+        self.last_ink: list[np.ndarray | None] = [None for _ in areas]
+        self.ignored = np.zeros((rows, cols), dtype=bool)
         self.covered = np.zeros((rows, cols), dtype=bool)
         self.pending: list[tuple[SearchArea, Prepared, int]] = []
         self.rule_counts: dict[str, int] = defaultdict(int)
@@ -133,7 +145,9 @@ class _Search:
         self.frames += 1
         for number, area in enumerate(self.areas):
             crop = _crop(display, area.box)
-            self.ink[number] |= overlay_ink(crop)
+            ink = overlay_ink(crop)
+            self.ink[number] |= ink
+            self.last_ink[number] = ink
             self.strokes[number] |= stroke_mask(crop)
             digest = hashlib.blake2b(crop.tobytes(), digest_size=16).digest()
             if digest in self.seen:
@@ -163,16 +177,28 @@ class _Search:
                 grown = found.expanded(self.config.expand_px, self.rows, self.cols)
                 self.covered[grown.y : grown.bottom, grown.x : grown.right] = True
 
+    def ignore_regions(self, regions: list[BBox]) -> None:
+        """Leave these regions (ultrasound data regions, where the anatomy moves) out of
+        the tests of whether a frame shows new text; a frame that is read is read whole."""
+        for b in regions:
+            self.ignored[b.y : b.bottom, b.x : b.right] = True
+
     def has_new_ink(self, display: np.ndarray) -> bool:
         """Whether this frame shows overlay ink in some area that no frame read so far
-        showed there, outside the boxes found so far."""
+        showed there, outside the boxes found so far, that was on the frame before too
+        (an overlay stays; speckle and moving anatomy do not)."""
+        new_ink = False
+        frame_ink = overlay_ink(display)
         for number, area in enumerate(self.areas):
             b = area.box
-            new = overlay_ink(_crop(display, b)) & ~self.ink[number]
-            new &= ~self.covered[b.y : b.bottom, b.x : b.right]
-            if int(np.count_nonzero(new)) >= NEW_INK_PX:
-                return True
-        return False
+            ink = _crop(frame_ink, b)
+            last, self.last_ink[number] = self.last_ink[number], ink
+            if new_ink or last is None:
+                continue
+            new = ink & last & ~self.ink[number]
+            new &= ~(self.covered | self.ignored)[b.y : b.bottom, b.x : b.right]
+            new_ink = int(np.count_nonzero(new)) >= NEW_INK_PX
+        return new_ink
 
     def has_new_strokes(self, display: np.ndarray) -> bool:
         """Whether this frame shows strokes (thin detail of any brightness) in some area
@@ -181,6 +207,7 @@ class _Search:
         for number, area in enumerate(self.areas):
             b = area.box
             new = stroke_mask(_crop(display, b)) & ~self.strokes[number]
+            new &= ~self.ignored[b.y : b.bottom, b.x : b.right]
             if int(np.count_nonzero(new)) >= NEW_INK_PX:
                 return True
         return False
@@ -226,13 +253,15 @@ def stroke_mask(crop: np.ndarray) -> np.ndarray:
 
 
 def overlay_ink(crop: np.ndarray) -> np.ndarray:
-    """Pixels that look like overlay text in an 8-bit crop: bright, or strongly coloured
-    (the cheap test of the every-frame check, not a text detector)."""
+    """Pixels that look like overlay text in an 8-bit image: bright, or strongly
+    coloured (the cheap test of the every-frame check, not a text detector)."""
     if crop.ndim == 2:
         return np.asarray(crop >= INK_LEVEL)
-    top = crop.max(axis=2)
-    chroma = top.astype(np.int16) - crop.min(axis=2)
-    return np.asarray((top >= INK_LEVEL) | (chroma >= INK_CHROMA))
+    # Channel by channel: a reduction over the short colour axis is many times slower.
+    r, g, b = crop[..., 0], crop[..., 1], crop[..., 2]
+    top = np.maximum(np.maximum(r, g), b)
+    bottom = np.minimum(np.minimum(r, g), b)
+    return np.asarray((top >= INK_LEVEL) | (top - bottom >= INK_CHROMA))
 
 
 def read_stacked(engine: OcrEngine, images: Sequence[np.ndarray]) -> list[list[OcrWord]]:
