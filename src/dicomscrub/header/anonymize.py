@@ -16,7 +16,7 @@ from pydicom.tag import BaseTag
 from dicomscrub import __version__
 from dicomscrub.header.clean import clean_text
 from dicomscrub.header.dates import shift_da, shift_dt
-from dicomscrub.header.dictionary import peek, raw_info, stored_text, text_value
+from dicomscrub.header.dictionary import peek, stored_text, tag_info, text_value
 from dicomscrub.header.encoding import (
     ITEM,
     ITEM_END,
@@ -183,22 +183,38 @@ def decisions(
     ``memo`` keeps the decisions of public elements, which depend on nothing else, for
     the next object.
     """
+    for _, _, item in _decided(profile, ds, scope, prefix, context, memo):
+        yield item
+
+
+def _decided(
+    profile: HeaderProfile,
+    ds: Dataset,
+    scope: Scope,
+    prefix: tuple[str, ...],
+    context: Context,
+    memo: dict[tuple[object, ...], ElementDecision] | None,
+) -> Iterator[tuple[BaseTag, DataElement | RawDataElement, ElementDecision]]:
+    """:func:`decisions`, each with the dataset's own key and element as stored (deferred
+    values not read): the caller changes the element through that key, which pydicom
+    finds without building and comparing a new tag."""
     creators = creators_of(ds)
     scope = scope.within(ds)
     for tag in list(ds.keys()):
         tag_int = int(tag)
         if tag_int in PIXEL_DATA_TAGS:
             continue  # pixel data is the pixel step's business; never loaded here
+        stored = ds.get_item(tag, keep_deferred=True)
+        stored_vr = getattr(stored, "VR", None)
         key = None
         if memo is not None and not tag_int & 0x10000:
-            stored = ds.get_item(tag_int, keep_deferred=True)
-            key = (tag_int, getattr(stored, "VR", None), prefix, context, scope.sop_class)
+            key = (tag_int, stored_vr, prefix, context, scope.sop_class)
             known = memo.get(key)
             if known is not None:
-                yield known
+                yield tag, stored, known
                 continue
         try:
-            keyword, vr = raw_info(ds, tag_int)
+            keyword, vr = tag_info(tag_int, stored_vr)
         except Exception:
             keyword, vr = "", "UN"
         path = (*prefix, path_component(tag_int, keyword))
@@ -212,7 +228,7 @@ def decisions(
         made = ElementDecision(tag_int, keyword, vr, path, private, decision)
         if key is not None and memo is not None and len(memo) < _MEMO_LIMIT:
             memo[key] = made
-        yield made
+        yield tag, ds.get_item(tag, keep_deferred=True), made
 
 
 #: Decisions kept per anonymiser (distinct public tags, VRs and sequence paths).
@@ -265,38 +281,41 @@ class HeaderAnonymizer:
         context: Context,
     ) -> None:
         kept_blocks: set[tuple[int, int]] = set()
-        creator_tags: list[int] = []
-        for item in decisions(self.profile, ds, scope, prefix, context, self._decided):
+        creator_tags: list[BaseTag] = []
+        counts = report.counts
+        # ``key`` is the dataset's own tag object: pydicom finds it without a new one.
+        for key, _, item in _decided(self.profile, ds, scope, prefix, context, self._decided):
             tag, decision = item.tag, item.decision
             action = decision.action
-            report.count(action)
+            name = action._value_  # what report.count(action) counts, without the lookup
+            counts[name] = counts.get(name, 0) + 1
             if action is Action.CREATOR:
-                creator_tags.append(tag)
+                creator_tags.append(key)
                 continue
             if action is Action.REMOVE:
-                del ds[tag]
+                del ds[key]
                 continue
             if item.private is not None:
                 kept_blocks.add((tag >> 16, (tag & 0xFFFF) >> 8))
             if action is Action.KEEP:
                 continue  # passes through undecoded
-            if action in (Action.SCREEN, Action.CLEAN) and unchanged_by(action, ds, tag, scope):
+            if action in (Action.SCREEN, Action.CLEAN) and unchanged_by(action, ds, key, scope):
                 continue  # looked at, nothing identifying: written back as stored
             if action is Action.RECURSE and self._walk_encoded(ds, item, scope, report):
                 continue
-            if self._set_encoded(ds, item, scope, report):
+            if self._set_encoded(ds, key, item, scope, report):
                 continue
             try:
-                elem = ds[tag]
+                elem = ds[key]
             except Exception:
                 log.warning("element %08X could not be decoded and was removed", tag)
-                del ds[tag]
+                del ds[key]
                 report.count(Action.REMOVE)
                 continue
             self._apply(ds, elem, decision, scope, report, item.path)
-        for tag in creator_tags:
-            if (tag >> 16, tag & 0xFF) not in kept_blocks:
-                del ds[tag]
+        for key in creator_tags:
+            if (key >> 16, key & 0xFF) not in kept_blocks:
+                del ds[key]
 
     def _walk_encoded(
         self, ds: Dataset, item: ElementDecision, scope: Scope, report: HeaderReport
@@ -476,14 +495,14 @@ class HeaderAnonymizer:
         return None
 
     def _set_encoded(
-        self, ds: Dataset, item: ElementDecision, scope: Scope, report: HeaderReport
+        self, ds: Dataset, key: BaseTag, item: ElementDecision, scope: Scope, report: HeaderReport
     ) -> bool:
-        """Replace a still-encoded element by its new encoded value when
-        :meth:`_plain_values` can give it (byte for byte what the object code writes);
-        False, with nothing changed, otherwise."""
+        """Replace a still-encoded element (at ``key``, the dataset's own tag) by its new
+        encoded value when :meth:`_plain_values` can give it (byte for byte what the
+        object code writes); False, with nothing changed, otherwise."""
         if not self.encoded or scope.implicit is None:
             return False
-        stored = ds.get_item(item.tag, keep_deferred=True)
+        stored = ds.get_item(key, keep_deferred=True)
         if (
             not isinstance(stored, RawDataElement)
             or stored.value is None
@@ -498,7 +517,7 @@ class HeaderAnonymizer:
         if values is None:
             return False
         data = encode_text_values(item.vr, values)
-        ds[item.tag] = stored._replace(length=len(data), value=data)
+        ds[key] = stored._replace(length=len(data), value=data)
         return True
 
     def _fix_file_meta(self, ds: Dataset, report: HeaderReport) -> None:

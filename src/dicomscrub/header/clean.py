@@ -7,6 +7,7 @@ long number. What is removed is replaced by :data:`MARK`. Nothing here logs text
 
 from __future__ import annotations
 
+import functools
 import re
 
 from dicomscrub.terms import normalize
@@ -59,23 +60,30 @@ def clean_text(text: str, terms: frozenset[str]) -> str:
     return _remove_terms(out, terms)
 
 
+@functools.lru_cache(maxsize=8)
+def _digit_terms(terms: frozenset[str]) -> tuple[str, ...]:
+    """Terms of 4+ digits, found inside any word (once per file's terms)."""
+    return tuple(t for t in terms if len(t) >= 4 and t.isdigit())
+
+
 def _remove_terms(text: str, terms: frozenset[str]) -> str:
     if not terms:
         return text
     words = list(_TOKEN.finditer(text))
-    digit_terms = [t for t in terms if len(t) >= 4 and t.isdigit()]
+    digit_terms = _digit_terms(terms)
+    normal = [normalize(w.group(0)) for w in words]
     spans: list[tuple[int, int]] = []
     i = 0
     while i < len(words):
         hit = 0
         # Longest run of consecutive words that together spell one term.
         for width in range(min(_MAX_SPAN, len(words) - i), 0, -1):
-            joined = "".join(normalize(w.group(0)) for w in words[i : i + width])
+            joined = "".join(normal[i : i + width])
             if joined in terms and (width == 1 or len(joined) >= 4):
                 hit = width
                 break
         if hit == 0:
-            token = normalize(words[i].group(0))
+            token = normal[i]
             if any(t in token for t in digit_terms):
                 hit = 1
         if hit:
