@@ -54,6 +54,7 @@ from dicomscrub.io.write import (
     save_dataset,
     to_little_endian,
     write_dataset,
+    write_header,
 )
 from dicomscrub.models import (
     BBox,
@@ -445,10 +446,16 @@ def _write_copied(
 
     def write(tmp: Path) -> None:
         prepare_header(header, PixelPlan("copy", syntax, syntax))
+        implicit = syntax == ImplicitVRLittleEndian
+        # Not append mode: the kernel copy refuses O_APPEND.
+        with tmp.open("wb") as fh:
+            if write_header(header, fh):  # the usual case: one open for the whole file
+                copy_pixels(fh, source, raw, implicit=implicit)
+                return
         save_dataset(header, tmp)
-        with tmp.open("r+b") as fh:  # not append mode: the kernel copy refuses O_APPEND
+        with tmp.open("r+b") as fh:
             fh.seek(0, 2)
-            copy_pixels(fh, source, raw, implicit=syntax == ImplicitVRLittleEndian)
+            copy_pixels(fh, source, raw, implicit=implicit)
 
     if staged:
         out_path.parent.mkdir(parents=True, exist_ok=True)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
@@ -88,6 +89,16 @@ _META_KEPT = frozenset({0x00020000, 0x00020001, 0x00020002, 0x00020003, 0x000200
 #: Maximum value lengths of the text VRs, so cleaned or replaced text stays valid.
 MAX_LENGTH = {"AE": 16, "CS": 16, "SH": 16, "LO": 64, "ST": 1024, "LT": 10240, "UC": None,
               "UT": None, "PN": 64 * 3}  # fmt: skip
+
+_PLAIN_TOKEN = re.compile(r"[A-Za-z0-9_]+")
+
+
+def _plain_token(value: str, vr: str) -> bool:
+    """A value a LO or SH element holds as pydicom would write it in any character set
+    (letters, digits and underscores, within the VR's length: nothing to validate)."""
+    limit = MAX_LENGTH.get(vr) if vr in ("LO", "SH") else None
+    return limit is not None and len(value) <= limit and bool(_PLAIN_TOKEN.fullmatch(value))
+
 
 _TEXT_VRS = frozenset(
     {"AE", "AS", "CS", "DA", "DS", "DT", "IS", "LO", "LT", "PN", "SH", "ST", "TM", "UC", "UI",
@@ -477,8 +488,8 @@ class HeaderAnonymizer:
         ``None`` for anything else, which is then decoded and changed as an object."""
         if action is Action.EMPTY and vr != "SQ":
             return []
-        if action is Action.PSEUDONYM and vr == "PN":
-            return [report.pseudonym]
+        if action is Action.PSEUDONYM and (vr == "PN" or _plain_token(report.pseudonym, vr)):
+            return [report.pseudonym]  # the same bytes in every character set
         if not stored.isascii() or b"\x1b" in stored:
             return None  # a character set could read these bytes otherwise
         if b"\x00" in stored.rstrip(b"\x00 "):

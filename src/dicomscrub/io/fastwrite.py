@@ -13,9 +13,10 @@ from __future__ import annotations
 
 import struct
 from pathlib import Path
+from typing import BinaryIO
 
 from pydicom.dataelem import RawDataElement
-from pydicom.dataset import Dataset, validate_file_meta
+from pydicom.dataset import Dataset, FileMetaDataset, validate_file_meta
 from pydicom.filebase import DicomFileLike
 from pydicom.filewriter import (
     write_data_element,
@@ -43,6 +44,20 @@ class Unsupported(Exception):
 def save_fast(ds: Dataset, path: Path) -> None:
     """Write ``ds`` with preamble and file meta; raise :class:`Unsupported` when the
     general writer is needed instead (nothing usable is left at ``path`` then)."""
+    meta, implicit = _prepared(ds)
+    with path.open("wb") as raw:
+        _write(raw, ds, meta, implicit)
+
+
+def write_fast(ds: Dataset, fh: BinaryIO) -> None:
+    """:func:`save_fast` into a file opened for writing (and left open, positioned after
+    the data set); :class:`Unsupported` is raised before anything is written."""
+    meta, implicit = _prepared(ds)
+    _write(fh, ds, meta, implicit)
+
+
+def _prepared(ds: Dataset) -> tuple[FileMetaDataset, bool]:
+    """The file meta made to describe ``ds``, and whether it is written implicit VR."""
     meta = getattr(ds, "file_meta", None)
     if meta is None:
         raise Unsupported("no file meta")
@@ -60,18 +75,20 @@ def save_fast(ds: Dataset, path: Path) -> None:
         raise Unsupported("incomplete file meta") from exc
     if "PixelData" in ds and not ds.get_item(0x7FE00010).is_raw:
         ds["PixelData"].is_undefined_length = syntax.is_compressed
-    implicit = syntax == ImplicitVRLittleEndian
-    with path.open("wb") as raw:
-        fp = DicomFileLike(raw)
-        fp.is_little_endian, fp.is_implicit_VR = True, False
-        fp.write(b"\x00" * 128 + b"DICM")
-        encoded_meta = _meta_bytes(meta)
-        if encoded_meta is None:
-            write_file_meta_info(fp, meta, enforce_standard=True)
-        else:
-            fp.write(encoded_meta)
-        fp.is_implicit_VR = implicit
-        _write_level(fp, ds, "iso8859", implicit)
+    return meta, syntax == ImplicitVRLittleEndian
+
+
+def _write(raw: BinaryIO, ds: Dataset, meta: FileMetaDataset, implicit: bool) -> None:
+    fp = DicomFileLike(raw)
+    fp.is_little_endian, fp.is_implicit_VR = True, False
+    fp.write(b"\x00" * 128 + b"DICM")
+    encoded_meta = _meta_bytes(meta)
+    if encoded_meta is None:
+        write_file_meta_info(fp, meta, enforce_standard=True)
+    else:
+        fp.write(encoded_meta)
+    fp.is_implicit_VR = implicit
+    _write_level(fp, ds, "iso8859", implicit)
 
 
 def _write_level(fp: DicomFileLike, ds: Dataset, parent_encoding: object, implicit: bool) -> None:
@@ -79,17 +96,28 @@ def _write_level(fp: DicomFileLike, ds: Dataset, parent_encoding: object, implic
         write_dataset(fp, ds, parent_encoding)  # type: ignore[arg-type]
         return
     encoding = ds.get("SpecificCharacterSet", parent_encoding)
-    for tag in sorted(ds.keys()):
-        if tag.element == 0 and tag.group > 6:
+    get_item = ds.get_item
+    # Sorted as plain numbers (the same order; a tag's own comparison is slower), and
+    # each element looked up by the dataset's own tag object.
+    for tag in sorted(ds.keys(), key=int):
+        if not tag & 0xFFFF and tag >> 16 > 6:
             continue  # retired group lengths, as pydicom
-        elem = ds.get_item(tag)
+        elem = get_item(tag)
         if isinstance(elem, RawDataElement) and (
             elem.is_implicit_VR != implicit or not elem.is_little_endian
         ):
             elem = ds[tag]  # stored in another encoding than the file claims: decode it
-        if isinstance(elem, RawDataElement) and elem.length != UNDEFINED:
-            fp.write(encode_stored(int(tag), elem.VR, elem.value or b"", implicit))
-        elif not elem.is_raw and elem.VR == "SQ":
+        if isinstance(elem, RawDataElement):
+            if elem.length != UNDEFINED:
+                fp.write(encode_stored(int(tag), elem.VR, elem.value or b"", implicit))
+                continue
+            if elem.VR == "SQ" or (implicit and elem.VR is None):
+                # A sequence still encoded (one the anonymiser rewrote, say): its items as
+                # stored between the header and the delimiter, as pydicom writes it.
+                value = elem.value or b""
+                fp.write(element_header(int(tag), "SQ", UNDEFINED, implicit) + value + SEQ_END)
+                continue
+        if not elem.is_raw and elem.VR == "SQ":
             fp.write(element_header(int(tag), "SQ", UNDEFINED, implicit))
             for item in elem.value or ():
                 fp.write(ITEM)

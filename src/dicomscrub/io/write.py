@@ -7,14 +7,14 @@ import os
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import numpy as np
 from pydicom.dataset import Dataset
 from pydicom.uid import ExplicitVRLittleEndian
 
 from dicomscrub.errors import ConfigError, DicomScrubError, OutputError
-from dicomscrub.io.fastwrite import Unsupported, save_fast
+from dicomscrub.io.fastwrite import Unsupported, save_fast, write_fast
 from dicomscrub.models import PIXEL_DATA_TAGS
 
 
@@ -116,6 +116,16 @@ def save_dataset(ds: Dataset, path: Path) -> None:
         ds.save_as(path, enforce_file_format=True)
     except (ValueError, AttributeError):
         ds.save_as(path, enforce_file_format=False)
+
+
+def write_header(ds: Dataset, fh: BinaryIO) -> bool:
+    """Write ``ds`` into ``fh`` (a new file open for writing) with the fast writer; False
+    when it cannot, and the file must then be written again by :func:`save_dataset`."""
+    try:
+        write_fast(ds, fh)
+    except (Unsupported, ValueError, TypeError, KeyError):
+        return False
+    return True
 
 
 def write_dataset(path: Path, ds: Dataset) -> None:
