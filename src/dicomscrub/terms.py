@@ -124,4 +124,12 @@ def path_holds_term(name: str, terms: frozenset[str]) -> bool:
     words += re.split(r"[\W_]+", name)
     normal = {normalize(w) for w in words if w}
     token = normalize(name)
-    return any((len(t) >= 3 and t in normal) or (len(t) >= 5 and t in token) for t in terms)
+    whole_words, anywhere = _path_term_kinds(terms)
+    return not normal.isdisjoint(whole_words) or any(t in token for t in anywhere)
+
+
+@functools.lru_cache(maxsize=8)
+def _path_term_kinds(terms: frozenset[str]) -> tuple[frozenset[str], tuple[str, ...]]:
+    """The terms :func:`path_holds_term` matches as whole words (3+ characters) and
+    those it finds anywhere (5+), split once per file's terms."""
+    return frozenset(t for t in terms if len(t) >= 3), tuple(t for t in terms if len(t) >= 5)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterable, Sequence
 from pathlib import PurePosixPath
@@ -29,11 +30,16 @@ def flagged_components(relpath: str, matcher: PhiMatcher) -> tuple[int, ...]:
     for index, part in enumerate(PurePosixPath(relpath).parts):
         stem = part.rsplit(".", 1)[0] if "." in part and not _UID_RE.match(part) else part
         pieces = [stem, *(p for p in re.split(r"[^0-9A-Za-z]+", stem) if p)]
-        if path_holds_term(stem, matcher.terms) or any(
-            _PATTERNS.word_rule(p) in _PATTERN_RULES for p in pieces
-        ):
+        if path_holds_term(stem, matcher.terms) or any(_pattern_rule(p) for p in pieces):
             flagged.append(index)
     return tuple(flagged)
+
+
+@functools.lru_cache(maxsize=4096)
+def _pattern_rule(piece: str) -> bool:
+    """True when a date or phone pattern renames a path piece whatever the header says
+    (the same folder names come back for every file in them)."""
+    return _PATTERNS.word_rule(piece) in _PATTERN_RULES
 
 
 def generic_flags(relpath: str) -> set[tuple[str, ...]]:

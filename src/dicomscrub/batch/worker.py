@@ -11,6 +11,7 @@ import copy
 import dataclasses
 import functools
 import logging
+import os
 import warnings
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
@@ -90,6 +91,7 @@ _SIGNATURE_KEYWORDS = (
     "TransducerData",
     "TransducerType",
 )
+_SIGNATURE_TAGS = tuple(int(tag_for_keyword(keyword) or 0) for keyword in _SIGNATURE_KEYWORDS)
 
 
 @dataclass(frozen=True, slots=True)
@@ -125,9 +127,9 @@ def leaf_key_of(relpath: str) -> str:
 def transducer_signature(ds: Dataset) -> str:
     """What identifies one screen layout: device, probe, matrix size and colour model."""
     parts = []
-    for keyword in _SIGNATURE_KEYWORDS:
+    for tag in _SIGNATURE_TAGS:
         try:
-            value = text_value(ds, int(tag_for_keyword(keyword) or 0))
+            value = text_value(ds, tag)
         except Exception:
             value = ""
         parts.append(value)
@@ -330,8 +332,8 @@ def _redact(
     write_sidecar(
         config.output.headers,
         task.relpath,
-        source=task.path.resolve(),
-        output=named.resolve(),
+        source=_resolved(task.path),
+        output=_resolved(named),
         num_frames=frames,
         boxes=task.boxes,
         leaf_union=task.leaf_union,
@@ -353,6 +355,21 @@ def _redact(
         flagged=tuple(flagged),
         sidecar=staged,
     )
+
+
+def _resolved(path: Path) -> Path:
+    """``path.resolve()``, with the folder part resolved once per process: every file of
+    a folder (and every output of a release folder) shares it. A name that is itself a
+    symbolic link, and a relative path, are resolved in full."""
+    name = path.name
+    if not path.is_absolute() or name in ("", ".", "..") or os.path.islink(path):
+        return path.resolve()
+    return Path(_resolved_folder(os.fspath(path.parent)), name)
+
+
+@functools.lru_cache(maxsize=1024)
+def _resolved_folder(folder: str) -> str:
+    return os.fspath(Path(folder).resolve())
 
 
 def _second_look(out_path: Path, frames: int, config: DeidConfig, matcher: PhiMatcher) -> None:

@@ -59,12 +59,14 @@ _DATE_KEYWORD_SUFFIXES = ("Date", "DateTime")
 def sidecar_phi(ds: Dataset) -> dict[str, str]:
     """Original values of the identifying top-level elements, as strings."""
     out: dict[str, str] = {}
+    keys = {int(key): key for key in ds.keys()}  # noqa: SIM118 - the dataset's own tags
     for keyword, tag in _SIDECAR_TAGS:
-        if tag not in ds:
+        key = keys.get(tag)
+        if key is None:
             continue
         try:
-            text = stored_text(ds, tag)
-            text = _text(peek(ds, tag).value) if text is None else text.strip()
+            text = stored_text(ds, key)
+            text = _text(peek(ds, key).value) if text is None else text.strip()
         except Exception:
             continue
         if text:

@@ -135,8 +135,24 @@ def write_dataset(path: Path, ds: Dataset) -> None:
 
 def write_json(path: Path, data: dict[str, Any], *, mode: int = 0o600) -> None:
     """Write JSON atomically with owner-only permissions."""
+    text = json.dumps(data, indent=2, ensure_ascii=False) + "\n"
+    atomic_write_bytes(path, text.encode("utf-8"), mode=mode)
 
-    def _write(tmp: Path) -> None:
-        tmp.write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
 
-    atomic_write(path, _write, mode=mode)
+def atomic_write_bytes(path: Path, data: bytes, *, mode: int) -> None:
+    """:func:`atomic_write` of bytes already in memory: written through the temporary
+    file's own descriptor (a sidecar per file: no second open of the temporary name)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
+    try:
+        try:
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view) :]
+        finally:
+            os.close(fd)
+        os.chmod(name, mode)
+        os.replace(name, path)
+    except Exception as exc:
+        Path(name).unlink(missing_ok=True)
+        raise OutputError(f"could not write the output ({type(exc).__name__})") from exc
