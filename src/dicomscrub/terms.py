@@ -98,14 +98,21 @@ def holds_term(text: str, terms: frozenset[str]) -> bool:
 
     Whole words keep ``PRIMARY`` from matching a patient called ``MARY``.
     """
-    token = normalize(text)
+    token, words = _text_words(text)
     if not token:
         return False
+    whole_words, anywhere = _term_kinds(terms)
+    return not words.isdisjoint(whole_words) or any(t in token for t in anywhere)
+
+
+@functools.lru_cache(maxsize=2048)
+def _text_words(text: str) -> tuple[str, frozenset[str]]:
+    """The normalised text and its words (and pairs of words) :func:`holds_term` looks
+    terms up in: the same for every file, and the same texts come back in every file."""
     split = [normalize(w) for w in re.split(r"[\W_]+", text) if w]
     words = set(split)
     words.update(a + b for a, b in itertools.pairwise(split))  # "O Brien", "Mc Kay"
-    whole_words, anywhere = _term_kinds(terms)
-    return not words.isdisjoint(whole_words) or any(t in token for t in anywhere)
+    return normalize(text), frozenset(words)
 
 
 @functools.lru_cache(maxsize=8)

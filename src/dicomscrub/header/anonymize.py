@@ -179,13 +179,22 @@ class ElementDecision:
     decision: Decision
 
 
+#: Decisions kept per anonymiser: groups (sequence paths, contexts, SOP classes), and
+#: public tags and VRs per group.
+_MEMO_GROUPS = 10_000
+_MEMO_LIMIT = 50_000
+
+#: The memo of :func:`decisions`.
+DecisionMemo = dict[tuple[object, ...], dict[tuple[int, str | None], ElementDecision]]
+
+
 def decisions(
     profile: HeaderProfile,
     ds: Dataset,
     scope: Scope,
     prefix: tuple[str, ...],
     context: Context,
-    memo: dict[tuple[object, ...], ElementDecision] | None = None,
+    memo: DecisionMemo | None = None,
 ) -> Iterator[ElementDecision]:
     """The decision for every element of one dataset level (pixel data aside), decided
     from the tag and stored VR without decoding values; shared by the anonymiser and
@@ -204,13 +213,20 @@ def _decided(
     scope: Scope,
     prefix: tuple[str, ...],
     context: Context,
-    memo: dict[tuple[object, ...], ElementDecision] | None,
+    memo: DecisionMemo | None,
 ) -> Iterator[tuple[BaseTag, DataElement | RawDataElement, ElementDecision]]:
     """:func:`decisions`, each with the dataset's own key and element as stored (deferred
     values not read): the caller changes the element through that key, which pydicom
     finds without building and comparing a new tag."""
     creators = creators_of(ds)
     scope = scope.within(ds)
+    # Public decisions depend on the tag and stored VR within one (path, context, SOP
+    # class): one table of them per such group, looked up by two plain values.
+    group = None
+    if memo is not None:
+        group = memo.get((prefix, context, scope.sop_class))
+        if group is None and len(memo) < _MEMO_GROUPS:
+            group = memo[(prefix, context, scope.sop_class)] = {}
     for tag in list(ds.keys()):
         tag_int = int(tag)
         if tag_int in PIXEL_DATA_TAGS:
@@ -218,9 +234,9 @@ def _decided(
         stored = ds.get_item(tag, keep_deferred=True)
         stored_vr = getattr(stored, "VR", None)
         key = None
-        if memo is not None and not tag_int & 0x10000:
-            key = (tag_int, stored_vr, prefix, context, scope.sop_class)
-            known = memo.get(key)
+        if group is not None and not tag_int & 0x10000:
+            key = (tag_int, stored_vr)
+            known = group.get(key)
             if known is not None:
                 yield tag, stored, known
                 continue
@@ -237,13 +253,9 @@ def _decided(
         if private is not None and decision.action is Action.KEEP and _hidden_sequence(ds, tag_int):
             decision = Decision(Action.REMOVE, "private sequence stored as UN: cannot be walked")
         made = ElementDecision(tag_int, keyword, vr, path, private, decision)
-        if key is not None and memo is not None and len(memo) < _MEMO_LIMIT:
-            memo[key] = made
+        if key is not None and group is not None and len(group) < _MEMO_LIMIT:
+            group[key] = made
         yield tag, ds.get_item(tag, keep_deferred=True), made
-
-
-#: Decisions kept per anonymiser (distinct public tags, VRs and sequence paths).
-_MEMO_LIMIT = 50_000
 
 
 class HeaderAnonymizer:
@@ -256,7 +268,8 @@ class HeaderAnonymizer:
         self.pseudo = pseudonymizer
         self.encoded = encoded  # False: every element is decoded and changed as an object
         self._encoded_marks: dict[tuple[object, ...], list[RawDataElement] | None] = {}
-        self._decided: dict[tuple[object, ...], ElementDecision] = {}
+        self._decided: DecisionMemo = {}
+        self._patients: dict[str, tuple[str, int]] = {}
 
     def anonymize(
         self,
@@ -270,11 +283,8 @@ class HeaderAnonymizer:
         ``pixels_cleaned`` says the pixel step removed burned-in text from this object;
         ``terms`` are its identifying terms when the caller has them already.
         """
-        identity = patient_identity(ds)
-        report = HeaderReport(
-            pseudonym=self.pseudo.patient(identity),
-            date_offset_days=self.pseudo.date_offset_days(identity),
-        )
+        pseudonym, offset = self._patient(patient_identity(ds))
+        report = HeaderReport(pseudonym=pseudonym, date_offset_days=offset)
         scope = Scope.of(ds, terms)
         self._walk(ds, scope, report, (), Context.NORMAL)
         self._fix_file_meta(ds, report)
@@ -282,6 +292,18 @@ class HeaderAnonymizer:
             ds, pixels_cleaned=pixels_cleaned, implicit=scope.implicit if self.encoded else None
         )
         return report
+
+    def _patient(self, identity: str) -> tuple[str, int]:
+        """The patient's pseudonym and date offset (the files of a series share them)."""
+        known = self._patients.get(identity)
+        if known is None:
+            if len(self._patients) >= _MEMO_LIMIT:
+                self._patients.clear()
+            known = self._patients[identity] = (
+                self.pseudo.patient(identity),
+                self.pseudo.date_offset_days(identity),
+            )
+        return known
 
     def _walk(
         self,
@@ -528,7 +550,10 @@ class HeaderAnonymizer:
         if values is None:
             return False
         data = encode_text_values(item.vr, values)
-        ds[key] = stored._replace(length=len(data), value=data)
+        ds[key] = RawDataElement(  # stored._replace(length=..., value=...), built directly
+            stored.tag, stored.VR, len(data), data, stored.value_tell, stored.is_implicit_VR,
+            stored.is_little_endian, stored.is_raw, stored.is_buffered,
+        )  # fmt: skip
         return True
 
     def _fix_file_meta(self, ds: Dataset, report: HeaderReport) -> None:

@@ -53,11 +53,23 @@ def clean_text(text: str, terms: frozenset[str]) -> str:
     """
     if not text:
         return text
+    return _remove_terms(_without_patterns(text), terms)
+
+
+@functools.lru_cache(maxsize=2048)
+def _without_patterns(text: str) -> str:
+    """``text`` with the generic PHI patterns replaced: the same for every file, and the
+    same descriptions come back in every file of a series."""
     out = text
     for pattern in _PATTERNS:
         out = pattern.sub(MARK, out)
-    out = _PHONE.sub(lambda m: MARK if _is_phone_like(m) else m.group(0), out)
-    return _remove_terms(out, terms)
+    return _PHONE.sub(lambda m: MARK if _is_phone_like(m) else m.group(0), out)
+
+
+@functools.lru_cache(maxsize=2048)
+def _words(text: str) -> tuple[tuple[int, int, str], ...]:
+    """``(start, end, normalised)`` of each word (letters and digits) of ``text``."""
+    return tuple((m.start(), m.end(), normalize(m.group(0))) for m in _TOKEN.finditer(text))
 
 
 @functools.lru_cache(maxsize=8)
@@ -69,9 +81,9 @@ def _digit_terms(terms: frozenset[str]) -> tuple[str, ...]:
 def _remove_terms(text: str, terms: frozenset[str]) -> str:
     if not terms:
         return text
-    words = list(_TOKEN.finditer(text))
+    words = _words(text)
     digit_terms = _digit_terms(terms)
-    normal = [normalize(w.group(0)) for w in words]
+    normal = [w[2] for w in words]
     spans: list[tuple[int, int]] = []
     i = 0
     while i < len(words):
@@ -87,7 +99,7 @@ def _remove_terms(text: str, terms: frozenset[str]) -> str:
             if any(t in token for t in digit_terms):
                 hit = 1
         if hit:
-            spans.append((words[i].start(), words[i + hit - 1].end()))
+            spans.append((words[i][0], words[i + hit - 1][1]))
             i += hit
         else:
             i += 1

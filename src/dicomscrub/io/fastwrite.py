@@ -13,16 +13,18 @@ from __future__ import annotations
 
 import struct
 from pathlib import Path
-from typing import BinaryIO
+from typing import BinaryIO, cast
 
-from pydicom.dataelem import RawDataElement
+from pydicom.dataelem import DataElement, RawDataElement
 from pydicom.dataset import Dataset, FileMetaDataset, validate_file_meta
-from pydicom.filebase import DicomFileLike
+from pydicom.filebase import DicomBytesIO, DicomFileLike
 from pydicom.filewriter import (
     write_data_element,
     write_dataset,
     write_file_meta_info,
 )
+from pydicom.multival import MultiValue
+from pydicom.tag import BaseTag
 from pydicom.uid import UID, ImplicitVRLittleEndian
 
 from dicomscrub.header.dictionary import text_value
@@ -96,13 +98,13 @@ def _write_level(fp: DicomFileLike, ds: Dataset, parent_encoding: object, implic
         write_dataset(fp, ds, parent_encoding)  # type: ignore[arg-type]
         return
     encoding = ds.get("SpecificCharacterSet", parent_encoding)
-    get_item = ds.get_item
-    # Sorted as plain numbers (the same order; a tag's own comparison is slower), and
-    # each element looked up by the dataset's own tag object.
-    for tag in sorted(ds.keys(), key=int):
+    # Sorted as plain numbers (the same order; a tag's own comparison is slower).
+    elements: list[tuple[BaseTag, DataElement | RawDataElement]] = list(ds.items())
+    for tag, elem in sorted(elements, key=_numeric_key):
         if not tag & 0xFFFF and tag >> 16 > 6:
             continue  # retired group lengths, as pydicom
-        elem = get_item(tag)
+        if isinstance(elem, RawDataElement) and elem.value is None:
+            elem = ds[tag]  # deferred: read (and decoded) as ds.get_item(tag) does
         if isinstance(elem, RawDataElement) and (
             elem.is_implicit_VR != implicit or not elem.is_little_endian
         ):
@@ -119,13 +121,48 @@ def _write_level(fp: DicomFileLike, ds: Dataset, parent_encoding: object, implic
                 continue
         if not elem.is_raw and elem.VR == "SQ":
             fp.write(element_header(int(tag), "SQ", UNDEFINED, implicit))
-            for item in elem.value or ():
+            items = cast(list[Dataset], elem.value or [])
+            for item in items:
                 fp.write(ITEM)
                 _write_level(fp, item, encoding, implicit)
                 fp.write(ITEM_END)
             fp.write(SEQ_END)
         else:
-            write_data_element(fp, elem, encoding)
+            fp.write(_element_bytes(elem, encoding, implicit))
+
+
+def _numeric_key(item: tuple[BaseTag, object]) -> int:
+    return int(item[0])
+
+
+#: Value types whose written bytes depend on the value alone (equal values of the same
+#: type: the same bytes), so that a decoded element seen before is not written again.
+_PLAIN_VALUE_TYPES = frozenset({str, UID, int})
+_WRITTEN: dict[tuple[object, ...], bytes] = {}
+_WRITTEN_LIMIT = 4096
+
+
+def _element_bytes(elem: DataElement | RawDataElement, encoding: object, implicit: bool) -> bytes:
+    """What pydicom's element writer writes for ``elem`` (remembered for plain values:
+    the character set, SOP class, image geometry and such come back in every file)."""
+    value = elem.value
+    key = None
+    if isinstance(elem, DataElement) and type(value) in _PLAIN_VALUE_TYPES:
+        charset = tuple(encoding) if isinstance(encoding, (list, MultiValue)) else encoding
+        undefined = elem.is_undefined_length
+        key = (int(elem.tag), elem.VR, type(value), value, undefined, charset, implicit)
+        known = _WRITTEN.get(key)
+        if known is not None:
+            return known
+    fp = DicomBytesIO()
+    fp.is_little_endian, fp.is_implicit_VR = True, implicit
+    write_data_element(fp, elem, encoding)  # type: ignore[arg-type]
+    data = bytes(fp.getvalue())
+    if key is not None:
+        if len(_WRITTEN) >= _WRITTEN_LIMIT:
+            _WRITTEN.clear()
+        _WRITTEN[key] = data
+    return data
 
 
 def _as_read(ds: Dataset, implicit: bool) -> bool:
