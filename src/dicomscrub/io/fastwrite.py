@@ -15,6 +15,8 @@ import struct
 from pathlib import Path
 from typing import BinaryIO, cast
 
+from pydicom import config
+from pydicom._version import __version_info__
 from pydicom.dataelem import DataElement, RawDataElement
 from pydicom.dataset import Dataset, FileMetaDataset, validate_file_meta
 from pydicom.filebase import DicomBytesIO, DicomFileLike
@@ -25,7 +27,7 @@ from pydicom.filewriter import (
 )
 from pydicom.multival import MultiValue
 from pydicom.tag import BaseTag
-from pydicom.uid import UID, ImplicitVRLittleEndian
+from pydicom.uid import PYDICOM_IMPLEMENTATION_UID, UID, ImplicitVRLittleEndian
 
 from dicomscrub.header.dictionary import text_value
 from dicomscrub.header.encoding import (
@@ -46,45 +48,55 @@ class Unsupported(Exception):
 def save_fast(ds: Dataset, path: Path) -> None:
     """Write ``ds`` with preamble and file meta; raise :class:`Unsupported` when the
     general writer is needed instead (nothing usable is left at ``path`` then)."""
-    meta, implicit = _prepared(ds)
+    meta, implicit, encoded_meta = _prepared(ds)
     with path.open("wb") as raw:
-        _write(raw, ds, meta, implicit)
+        _write(raw, ds, meta, implicit, encoded_meta)
 
 
 def write_fast(ds: Dataset, fh: BinaryIO) -> None:
     """:func:`save_fast` into a file opened for writing (and left open, positioned after
     the data set); :class:`Unsupported` is raised before anything is written."""
-    meta, implicit = _prepared(ds)
-    _write(fh, ds, meta, implicit)
+    meta, implicit, encoded_meta = _prepared(ds)
+    _write(fh, ds, meta, implicit, encoded_meta)
 
 
-def _prepared(ds: Dataset) -> tuple[FileMetaDataset, bool]:
-    """The file meta made to describe ``ds``, and whether it is written implicit VR."""
+def _prepared(ds: Dataset) -> tuple[FileMetaDataset, bool, bytes | None]:
+    """The file meta made to describe ``ds``, whether it is written implicit VR, and the
+    encoded file meta group when it was made without changing the file meta."""
     meta = getattr(ds, "file_meta", None)
     if meta is None:
         raise Unsupported("no file meta")
     syntax = UID(str(meta.get("TransferSyntaxUID", "") or ""))
     if not syntax or not syntax.is_little_endian or syntax.is_deflated:
         raise Unsupported("only plain little endian syntaxes")
-    if "SOPClassUID" in ds:
-        meta.MediaStorageSOPClassUID = text_value(ds, 0x00080016)
-    instance = text_value(ds, 0x00080018)
-    if instance:
-        meta.MediaStorageSOPInstanceUID = instance
-    try:
-        validate_file_meta(meta, enforce_standard=True)
-    except (ValueError, AttributeError) as exc:
-        raise Unsupported("incomplete file meta") from exc
+    encoded_meta = usual_meta_bytes(ds, meta)
+    if encoded_meta is None:
+        if "SOPClassUID" in ds:
+            meta.MediaStorageSOPClassUID = text_value(ds, 0x00080016)
+        instance = text_value(ds, 0x00080018)
+        if instance:
+            meta.MediaStorageSOPInstanceUID = instance
+        try:
+            validate_file_meta(meta, enforce_standard=True)
+        except (ValueError, AttributeError) as exc:
+            raise Unsupported("incomplete file meta") from exc
     if "PixelData" in ds and not ds.get_item(0x7FE00010).is_raw:
         ds["PixelData"].is_undefined_length = syntax.is_compressed
-    return meta, syntax == ImplicitVRLittleEndian
+    return meta, syntax == ImplicitVRLittleEndian, encoded_meta
 
 
-def _write(raw: BinaryIO, ds: Dataset, meta: FileMetaDataset, implicit: bool) -> None:
+def _write(
+    raw: BinaryIO,
+    ds: Dataset,
+    meta: FileMetaDataset,
+    implicit: bool,
+    encoded_meta: bytes | None = None,
+) -> None:
     fp = DicomFileLike(raw)
     fp.is_little_endian, fp.is_implicit_VR = True, False
     fp.write(b"\x00" * 128 + b"DICM")
-    encoded_meta = _meta_bytes(meta)
+    if encoded_meta is None:
+        encoded_meta = _meta_bytes(meta)
     if encoded_meta is None:
         write_file_meta_info(fp, meta, enforce_standard=True)
     else:
@@ -181,6 +193,86 @@ def _made_here(ds: Dataset) -> bool:
         not isinstance(elem, RawDataElement) and elem.VR is not None and len(elem.VR) == 2
         for elem in (ds.get_item(tag) for tag in ds.keys())  # noqa: SIM118
     )
+
+
+#: The file meta elements the anonymiser keeps (group length, version, SOP class and
+#: instance, transfer syntax, implementation class and version).
+_USUAL_META = frozenset({0x00020000, 0x00020001, 0x00020002, 0x00020003, 0x00020010,
+                         0x00020012, 0x00020013})  # fmt: skip
+_META_TEXT_VRS = frozenset({"UI", "SH", "AE", "LO", "CS"})
+
+
+def usual_meta_bytes(ds: Dataset, meta: Dataset) -> bytes | None:
+    """The file meta group exactly as setting its SOP class and instance UIDs from ``ds``,
+    ``validate_file_meta`` and :func:`_meta_bytes` would make it, worked out without
+    those pydicom calls (which decode and validate every element) and without changing
+    ``meta``: for the usual group, holding only the elements the anonymiser keeps with
+    plain values; ``None`` for any other, which takes that long way instead."""
+    if config.RAISE in (
+        config.settings.reading_validation_mode,
+        config.settings.writing_validation_mode,
+    ):
+        return None  # pydicom's setters could raise on a value: let them
+    elements = {int(tag): elem for tag, elem in meta.items()}
+    if not elements.keys() <= _USUAL_META or 0x00080016 not in ds:
+        return None
+    sop_class, instance = text_value(ds, 0x00080016), text_value(ds, 0x00080018)
+    if not sop_class or not instance:
+        return None  # validate_file_meta would find them empty
+    final: list[tuple[int, str, object]] = []  # (tag, VR, decoded value) in tag order
+
+    version = elements.get(0x00020001)  # validate_file_meta decodes it, or sets it
+    if version is None:
+        final.append((0x00020001, "OB", b"\x00\x01"))
+    elif version.VR != "OB" or (isinstance(version, RawDataElement) and version.value is None):
+        return None
+    else:
+        value = version.value
+        if not isinstance(value, bytes):
+            return None
+        final.append((0x00020001, "OB", value or b"\x00\x01"))
+    for tag, uid in ((0x00020002, sop_class), (0x00020003, instance)):  # set from ds
+        elem = elements.get(tag)
+        if elem is not None and elem.VR != "UI":
+            return None
+        final.append((tag, "UI", uid))
+    syntax = elements.get(0x00020010)  # decoded when the transfer syntax was read
+    if not isinstance(syntax, DataElement) or syntax.VR != "UI" or not syntax.value:
+        return None
+    final.append((0x00020010, "UI", syntax.value))
+    implementation = elements.get(0x00020012)
+    if implementation is None:
+        final.append((0x00020012, "UI", PYDICOM_IMPLEMENTATION_UID))
+    elif implementation.VR != "UI":
+        return None
+    else:
+        value = meta[0x00020012].value  # decoded, as validate_file_meta decodes it
+        final.append((0x00020012, "UI", value or PYDICOM_IMPLEMENTATION_UID))
+    name = elements.get(0x00020013)
+    if name is None:
+        final.append((0x00020013, "SH", f"PYDICOM {'.'.join(__version_info__)}"))
+    elif isinstance(name, RawDataElement):  # validate_file_meta leaves it as stored
+        if name.VR is None or name.length == UNDEFINED or name.is_implicit_VR:
+            return None
+        final.append((0x00020013, "", encode_stored(0x00020013, name.VR, name.value or b"", False)))
+    else:
+        final.append((0x00020013, name.VR, name.value))
+
+    parts = []
+    for tag, vr, value in final:
+        if not vr and isinstance(value, bytes):
+            parts.append(value)  # written as stored
+        elif vr == "OB" and isinstance(value, bytes):
+            data = value + b"\x00" * (len(value) % 2)
+            parts.append(element_header(tag, vr, len(data), implicit=False) + data)
+        elif vr in _META_TEXT_VRS and isinstance(value, str) and value.isascii():
+            data = encode_text_values(vr, [value] if value else [])
+            parts.append(element_header(tag, vr, len(data), implicit=False) + data)
+        else:
+            return None
+    body = b"".join(parts)
+    length = element_header(0x00020000, "UL", 4, implicit=False) + struct.pack("<I", len(body))
+    return length + body
 
 
 def _meta_bytes(meta: Dataset) -> bytes | None:
