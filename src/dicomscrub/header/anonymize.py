@@ -8,6 +8,8 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
+from pydicom import config
+from pydicom.datadict import keyword_for_tag
 from pydicom.dataelem import DataElement, RawDataElement
 from pydicom.dataset import Dataset
 from pydicom.multival import MultiValue
@@ -564,7 +566,7 @@ class HeaderAnonymizer:
             return
         instance = text_value(ds, 0x00080018)
         if instance:
-            meta.MediaStorageSOPInstanceUID = instance
+            _set_meta_text(meta, 0x00020003, "UI", instance)
         elif "SOPInstanceUID" in ds:  # an empty instance UID: nothing for the meta to follow
             if "MediaStorageSOPInstanceUID" in meta:
                 del meta.MediaStorageSOPInstanceUID
@@ -576,7 +578,7 @@ class HeaderAnonymizer:
         for tag in list(meta.keys()):
             if int(tag) not in _META_KEPT:  # AE titles, addresses, private information...
                 del meta[tag]
-        meta.ImplementationVersionName = f"DICOMSCRUB_{__version__.replace('.', '')}"[:16]
+        _set_meta_text(meta, 0x00020013, "SH", _IMPLEMENTATION_VERSION)
 
     def _mark(self, ds: Dataset, *, pixels_cleaned: bool, implicit: bool | None) -> None:
         """PatientIdentityRemoved, the method text and one CID 7050 code per applied option.
@@ -635,6 +637,30 @@ class HeaderAnonymizer:
             marks.append((0x00280301, "CS", ["NO"]))  # BurnedInAnnotation
         codes = [BASIC_CODE, *((BY_NAME[o].code, BY_NAME[o].meaning) for o in options)]
         return marks, codes
+
+
+_IMPLEMENTATION_VERSION = f"DICOMSCRUB_{__version__.replace('.', '')}"[:16]
+
+
+def _set_meta_text(meta: Dataset, tag: int, vr: str, value: str) -> None:
+    """``meta.<keyword> = value`` for a file meta text element: a new element of the VR
+    the setter would keep (the written bytes depend on VR and value alone), built
+    directly rather than by decoding the stored one first; the setter itself when the
+    stored element is unusual or pydicom is set to raise on invalid values."""
+    stored = meta.get_item(tag, keep_deferred=True)
+    undefined = stored is not None and (
+        stored.length == UNDEFINED
+        if isinstance(stored, RawDataElement)
+        else stored.is_undefined_length
+    )
+    if (
+        (stored is not None and (getattr(stored, "VR", None) != vr or undefined))
+        or config.settings.reading_validation_mode == config.RAISE
+        or config.settings.writing_validation_mode == config.RAISE
+    ):
+        setattr(meta, keyword_for_tag(tag), value)
+        return
+    meta[tag] = DataElement(tag, vr, value)
 
 
 def _encode_marks(
