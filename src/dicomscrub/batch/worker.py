@@ -244,7 +244,8 @@ def _redact(
     ds = read_header(task.path)  # pixel data stays on disk
     terms = None
     if task.staged:  # no detect pass ran: find the file's PHI in its path here
-        terms = identifying_terms(*header_terms(ds))
+        removed = _anonymizer(config.header, config.key_path).removes_private
+        terms = identifying_terms(*header_terms(ds, removed))
         flagged.extend(flagged_components(task.relpath, PhiMatcher(terms)))
     if transfer_syntax(ds).is_deflated:
         ds = read_full(task.path)  # a deflated stream cannot be read at an offset

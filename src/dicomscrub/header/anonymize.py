@@ -34,6 +34,7 @@ from dicomscrub.header.private import (
     PrivateRef,
     creators_of,
     declared_safe,
+    is_creator_tag,
     is_private_group,
     private_ref,
 )
@@ -294,6 +295,26 @@ class HeaderAnonymizer:
             ds, pixels_cleaned=pixels_cleaned, implicit=scope.implicit if self.encoded else None
         )
         return report
+
+    def removes_private(self, ds: Dataset, tag: int) -> bool:
+        """True when walking ``ds`` (an object's top level) removes its private element
+        at ``tag`` for certain: the profile decides so from the tag, stored VR and
+        creator alone, as :func:`decisions` asks it (no characteristics sequence of the
+        object to consult, and no KEEP that a closer look could still turn)."""
+        if not is_private_group(tag) or is_creator_tag(tag) or 0x00080300 in ds:
+            return False
+        stored = ds.get_item(tag, keep_deferred=True)
+        if stored is None:
+            return False
+        try:
+            keyword, vr = tag_info(tag, getattr(stored, "VR", None))
+        except Exception:
+            keyword, vr = "", "UN"
+        decision = self.profile.decide(
+            tag, keyword, vr, path=(path_component(tag, keyword),), sop_class="",
+            context=Context.NORMAL, private=private_ref(creators_of(ds), tag),
+        )  # fmt: skip
+        return decision.action is Action.REMOVE
 
     def _patient(self, identity: str) -> tuple[str, int]:
         """The patient's pseudonym and date offset (the files of a series share them)."""

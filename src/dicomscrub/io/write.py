@@ -35,6 +35,8 @@ def prepare_folders(release: Path, private: Path) -> None:
 
 def make_private_dirs(root: Path, leaf: Path) -> None:
     """Create ``leaf`` and the folders between it and ``root`` owner-only (0700)."""
+    if leaf.is_dir():
+        return  # and so is root, above it: nothing to create (one stat, not a mkdir)
     root.mkdir(parents=True, exist_ok=True, mode=0o700)
     current = leaf
     missing = []
@@ -133,16 +135,20 @@ def write_dataset(path: Path, ds: Dataset) -> None:
     atomic_write(path, lambda tmp: save_dataset(ds, tmp), mode=default_file_mode())
 
 
-def write_json(path: Path, data: dict[str, Any], *, mode: int = 0o600) -> None:
-    """Write JSON atomically with owner-only permissions."""
+def write_json(
+    path: Path, data: dict[str, Any], *, mode: int = 0o600, folder_exists: bool = False
+) -> None:
+    """Write JSON atomically with owner-only permissions (``folder_exists``: the caller
+    has just made sure of the folder)."""
     text = json.dumps(data, indent=2, ensure_ascii=False) + "\n"
-    atomic_write_bytes(path, text.encode("utf-8"), mode=mode)
+    atomic_write_bytes(path, text.encode("utf-8"), mode=mode, folder_exists=folder_exists)
 
 
-def atomic_write_bytes(path: Path, data: bytes, *, mode: int) -> None:
+def atomic_write_bytes(path: Path, data: bytes, *, mode: int, folder_exists: bool = False) -> None:
     """:func:`atomic_write` of bytes already in memory: written through the temporary
     file's own descriptor (a sidecar per file: no second open of the temporary name)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+    if not folder_exists:
+        path.parent.mkdir(parents=True, exist_ok=True)
     fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
     try:
         try:
