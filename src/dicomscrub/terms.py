@@ -10,6 +10,7 @@ import itertools
 import re
 import unicodedata
 from collections.abc import Iterable
+from typing import NamedTuple
 
 MONTHS = ("JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC")
 
@@ -101,8 +102,8 @@ def holds_term(text: str, terms: frozenset[str]) -> bool:
     token, words = _text_words(text)
     if not token:
         return False
-    whole_words, anywhere = _term_kinds(terms)
-    return not words.isdisjoint(whole_words) or any(t in token for t in anywhere)
+    kinds = term_kinds(terms)
+    return not words.isdisjoint(kinds.whole_words) or any(t in token for t in kinds.anywhere)
 
 
 @functools.lru_cache(maxsize=2048)
@@ -115,13 +116,35 @@ def _text_words(text: str) -> tuple[str, frozenset[str]]:
     return normalize(text), frozenset(words)
 
 
+class TermKinds(NamedTuple):
+    """A file's terms sorted by how they are looked for (see :func:`term_kinds`)."""
+
+    whole_words: frozenset[str]  # 3+ characters: found as whole words
+    anywhere: tuple[str, ...]  # 6+ with a digit: found anywhere in a text
+    digits: tuple[str, ...]  # 4+ digits: found inside any word when cleaning
+    path_anywhere: tuple[str, ...]  # 5+: found anywhere in a path component
+
+
 @functools.lru_cache(maxsize=8)
-def _term_kinds(terms: frozenset[str]) -> tuple[frozenset[str], tuple[str, ...]]:
-    """The terms :func:`holds_term` matches as whole words (3+ characters) and those it
-    finds anywhere (6+ characters with a digit), split once per file's terms."""
-    whole_words = frozenset(t for t in terms if len(t) >= 3)
-    anywhere = tuple(t for t in terms if len(t) >= 6 and any(map(str.isdigit, t)))
-    return whole_words, anywhere
+def term_kinds(terms: frozenset[str]) -> TermKinds:
+    """The kinds of a file's terms, sorted in one pass once per file's terms."""
+    whole_words: list[str] = []
+    anywhere: list[str] = []
+    digits: list[str] = []
+    path_anywhere: list[str] = []
+    for term in terms:
+        size = len(term)
+        if size < 3:
+            continue
+        whole_words.append(term)
+        if size >= 4 and term.isdigit():
+            digits.append(term)
+        if size >= 5:
+            path_anywhere.append(term)
+            if size >= 6 and any(map(str.isdigit, term)):
+                anywhere.append(term)
+    return TermKinds(frozenset(whole_words), tuple(anywhere), tuple(digits),
+                     tuple(path_anywhere))  # fmt: skip
 
 
 def path_holds_term(name: str, terms: frozenset[str]) -> bool:
@@ -131,12 +154,5 @@ def path_holds_term(name: str, terms: frozenset[str]) -> bool:
     words += re.split(r"[\W_]+", name)
     normal = {normalize(w) for w in words if w}
     token = normalize(name)
-    whole_words, anywhere = _path_term_kinds(terms)
-    return not normal.isdisjoint(whole_words) or any(t in token for t in anywhere)
-
-
-@functools.lru_cache(maxsize=8)
-def _path_term_kinds(terms: frozenset[str]) -> tuple[frozenset[str], tuple[str, ...]]:
-    """The terms :func:`path_holds_term` matches as whole words (3+ characters) and
-    those it finds anywhere (5+), split once per file's terms."""
-    return frozenset(t for t in terms if len(t) >= 3), tuple(t for t in terms if len(t) >= 5)
+    kinds = term_kinds(terms)
+    return not normal.isdisjoint(kinds.whole_words) or any(t in token for t in kinds.path_anywhere)

@@ -230,11 +230,13 @@ def _decided(
         group = memo.get((prefix, context, scope.sop_class))
         if group is None and len(memo) < _MEMO_GROUPS:
             group = memo[(prefix, context, scope.sop_class)] = {}
-    for tag in list(ds.keys()):
+    # Walking changes only the element at hand (and items inside it): the others are
+    # still the ones listed here when their turn comes.
+    elements: list[tuple[BaseTag, DataElement | RawDataElement]] = list(ds.items())
+    for tag, stored in elements:
         tag_int = int(tag)
         if tag_int in PIXEL_DATA_TAGS:
             continue  # pixel data is the pixel step's business; never loaded here
-        stored = ds.get_item(tag, keep_deferred=True)
         stored_vr = getattr(stored, "VR", None)
         key = None
         if group is not None and not tag_int & 0x10000:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import functools
 import re
 
-from dicomscrub.terms import normalize
+from dicomscrub.terms import normalize, term_kinds
 
 MARK = "***"
 
@@ -72,17 +72,11 @@ def _words(text: str) -> tuple[tuple[int, int, str], ...]:
     return tuple((m.start(), m.end(), normalize(m.group(0))) for m in _TOKEN.finditer(text))
 
 
-@functools.lru_cache(maxsize=8)
-def _digit_terms(terms: frozenset[str]) -> tuple[str, ...]:
-    """Terms of 4+ digits, found inside any word (once per file's terms)."""
-    return tuple(t for t in terms if len(t) >= 4 and t.isdigit())
-
-
 def _remove_terms(text: str, terms: frozenset[str]) -> str:
     if not terms:
         return text
     words = _words(text)
-    digit_terms = _digit_terms(terms)
+    digit_terms = term_kinds(terms).digits
     normal = [w[2] for w in words]
     spans: list[tuple[int, int]] = []
     i = 0
