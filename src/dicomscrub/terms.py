@@ -150,9 +150,15 @@ def term_kinds(terms: frozenset[str]) -> TermKinds:
 def path_holds_term(name: str, terms: frozenset[str]) -> bool:
     """True when a file or folder name holds a term: as a whole word (split on
     punctuation and camelCase) from three characters, anywhere from five."""
-    words = re.findall(r"[A-Z]?[a-z]+|[A-Z]+(?![a-z])|\d+", name)
-    words += re.split(r"[\W_]+", name)
-    normal = {normalize(w) for w in words if w}
-    token = normalize(name)
+    normal, token = _path_words(name)
     kinds = term_kinds(terms)
     return not normal.isdisjoint(kinds.whole_words) or any(t in token for t in kinds.path_anywhere)
+
+
+@functools.lru_cache(maxsize=4096)
+def _path_words(name: str) -> tuple[frozenset[str], str]:
+    """The normalised words of a path component and the whole of it normalised (folder
+    names come back for every file in them)."""
+    words = re.findall(r"[A-Z]?[a-z]+|[A-Z]+(?![a-z])|\d+", name)
+    words += re.split(r"[\W_]+", name)
+    return frozenset(normalize(w) for w in words if w), normalize(name)

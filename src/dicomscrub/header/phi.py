@@ -15,7 +15,7 @@ from pydicom.dataelem import DataElement, RawDataElement
 from pydicom.dataset import Dataset
 from pydicom.multival import MultiValue
 
-from dicomscrub.header.dictionary import peek, plain_text, stored_text, tag_info
+from dicomscrub.header.dictionary import peek, plain_text, tag_info
 from dicomscrub.header.private import is_creator_tag, is_private_group
 from dicomscrub.header.rawseq import (
     EncodedElement,
@@ -62,13 +62,17 @@ _DATE_KEYWORD_SUFFIXES = ("Date", "DateTime")
 def sidecar_phi(ds: Dataset) -> dict[str, str]:
     """Original values of the identifying top-level elements, as strings."""
     out: dict[str, str] = {}
-    keys = {int(key): key for key in ds.keys()}  # noqa: SIM118 - the dataset's own tags
+    # The dataset's own tags and elements (reading one changes no other).
+    elements = {int(key): (key, elem) for key, elem in ds.items()}
     for keyword, tag in _SIDECAR_TAGS:
-        key = keys.get(tag)
-        if key is None:
+        found = elements.get(tag)
+        if found is None:
             continue
+        key, raw = found
         try:
-            text = stored_text(ds, key)
+            text = None  # stored_text(ds, tag), from the element in hand
+            if isinstance(raw, RawDataElement) and isinstance(raw.value, bytes):
+                text = plain_text(tag, raw.VR, raw.value)
             text = _text(peek(ds, key).value) if text is None else text.strip()
         except Exception:
             continue

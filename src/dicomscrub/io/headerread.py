@@ -159,7 +159,7 @@ def _meta_elements(src: _Source) -> tuple[_Elements, int]:
             raise _Unusual("undefined length in the file meta group")
         value = src.take(start, length) if length > 0 else _empty(vr)
         tag = BaseTag(group << 16 | element)
-        elements[tag] = RawDataElement(tag, vr, length, value, start, False, True)
+        elements[tag] = _raw(tag, vr, length, value, start, False)
         pos = start + length
 
 
@@ -235,5 +235,27 @@ def _data_set_elements(src: _Source, pos: int, implicit: bool, defer_size: int) 
             else:
                 value = src.take(start, length)
         tag = BaseTag(number)
-        elements[tag] = RawDataElement(tag, vr, length, value, start, implicit, True)
+        elements[tag] = _raw(tag, vr, length, value, start, implicit)
         pos = end
+
+
+def _raw(
+    tag: BaseTag, vr: str | None, length: int, value: bytes | None, start: int, implicit: bool
+) -> RawDataElement:
+    """``RawDataElement(tag, vr, length, value, start, implicit, True)``, made without
+    the named tuple's own constructor (the same tuple, with the same defaults)."""
+    if _RAW_DEFAULTS is None:
+        return RawDataElement(tag, vr, length, value, start, implicit, True)
+    return _new_tuple(RawDataElement, (tag, vr, length, value, start, implicit, True,
+                                       *_RAW_DEFAULTS))  # fmt: skip
+
+
+_new_tuple = tuple.__new__
+_RAW_FIELDS = ("tag", "VR", "length", "value", "value_tell", "is_implicit_VR", "is_little_endian")
+#: The defaulted fields after those (``None``: a pydicom whose tuple is laid out otherwise).
+_RAW_DEFAULTS = (
+    tuple(RawDataElement._field_defaults[name] for name in RawDataElement._fields[7:])
+    if RawDataElement._fields[:7] == _RAW_FIELDS
+    and set(RawDataElement._fields[7:]) <= set(RawDataElement._field_defaults)
+    else None
+)
