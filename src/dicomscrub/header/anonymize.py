@@ -275,6 +275,9 @@ class HeaderAnonymizer:
         self._encoded_marks: dict[tuple[object, ...], list[RawDataElement] | None] = {}
         self._decided: DecisionMemo = {}
         self._patients: dict[str, tuple[str, int]] = {}
+        self._sequence_decided: dict[
+            tuple[object, ...], dict[tuple[object, ...], tuple[tuple[str, ...], Decision]]
+        ] = {}
 
     def anonymize(
         self,
@@ -317,6 +320,19 @@ class HeaderAnonymizer:
             context=Context.NORMAL, private=private_ref(creators_of(ds), tag),
         )  # fmt: skip
         return decision.action is Action.REMOVE
+
+    def _sequence_decisions(
+        self, scope: Scope
+    ) -> dict[tuple[object, ...], tuple[tuple[str, ...], Decision]]:
+        """The encoded-sequence decisions kept for objects of this SOP class and these
+        declared-safe private blocks (shared by every such object)."""
+        key = (scope.sop_class, scope.declared, scope.safe_blocks)
+        kept = self._sequence_decided.get(key)
+        if kept is None:
+            if len(self._sequence_decided) >= _MEMO_GROUPS:
+                self._sequence_decided.clear()
+            kept = self._sequence_decided[key] = {}
+        return kept
 
     def _patient(self, identity: str) -> tuple[str, int]:
         """The patient's pseudonym and date offset (the files of a series share them)."""
@@ -406,6 +422,7 @@ class HeaderAnonymizer:
             charset=ds._character_set,
             out_encoding=ds._character_set,  # inherited from the parents for an item
             implicit=implicit,
+            decided=self._sequence_decisions(scope),
         )
         try:
             value = rewriter.items(*parsed, item.path, item.decision.context)

@@ -61,6 +61,10 @@ _SHORT_CODES = frozenset(
 _ITEM_TAG = b"\xfe\xff\x00\xe0"
 
 
+#: Decisions a rewriter keeps (within one object, or shared across objects).
+_DECIDED_LIMIT = 50_000
+
+
 class NotEncodable(Exception):
     """This sequence must be walked as pydicom objects."""
 
@@ -309,7 +313,10 @@ class SequenceRewriter:
         charset: str | list[str],
         out_encoding: object,
         implicit: bool,
+        decided: dict[tuple[object, ...], tuple[tuple[str, ...], Decision]] | None = None,
     ) -> None:
+        """``decided``: decisions kept from earlier sequences with the same SOP class and
+        declared-safe private blocks (the decisions depend on nothing else)."""
         self._profile = profile
         self._sop_class = sop_class
         self._declared = declared
@@ -322,7 +329,7 @@ class SequenceRewriter:
         self._charset = charset
         self._out_encoding = out_encoding
         self._implicit = implicit
-        self._decided: dict[tuple[object, ...], tuple[tuple[str, ...], Decision]] = {}
+        self._decided = decided if decided is not None else {}
         self._encoded: dict[tuple[object, ...], bytes | None] = {}
 
     def items(
@@ -417,7 +424,9 @@ class SequenceRewriter:
                 context=context, private=private, declared_safe=self._declared,
                 safe_blocks=self._safe_blocks,
             )  # fmt: skip
-            known = self._decided[key] = (path, decision)
+            known = (path, decision)
+            if len(self._decided) < _DECIDED_LIMIT:
+                self._decided[key] = known
         return known
 
     def _stored(self, buf: bytes, element: EncodedElement) -> bytes:
