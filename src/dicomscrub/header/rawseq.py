@@ -31,7 +31,6 @@ from pydicom.filebase import DicomBytesIO
 from pydicom.filereader import read_deferred_data_element
 from pydicom.filewriter import write_data_element
 from pydicom.tag import BaseTag
-from pydicom.uid import UID
 
 from dicomscrub.header.dictionary import tag_info
 from dicomscrub.header.encoding import (
@@ -43,6 +42,7 @@ from dicomscrub.header.encoding import (
     element_header,
     encode_stored,
     encode_text_values,
+    syntax_uid,
 )
 from dicomscrub.header.overrides import path_component
 from dicomscrub.header.private import PrivateRef, is_creator_tag, is_private_group, private_ref
@@ -98,7 +98,7 @@ def written_implicit(ds: Dataset) -> bool | None:
     writes it in the encoding it was read in; ``None`` otherwise (big endian, deflated,
     or stored in another encoding than its transfer syntax says)."""
     meta = getattr(ds, "file_meta", None)
-    syntax = UID(str(meta.get("TransferSyntaxUID", "") if meta is not None else ""))
+    syntax = syntax_uid(str(meta.get("TransferSyntaxUID", "") if meta is not None else ""))
     if not syntax.is_transfer_syntax or not syntax.is_little_endian or syntax.is_deflated:
         return None
     implicit = syntax.is_implicit_VR

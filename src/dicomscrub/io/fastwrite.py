@@ -38,6 +38,7 @@ from dicomscrub.header.encoding import (
     element_header,
     encode_stored,
     encode_text_values,
+    syntax_uid,
 )
 
 
@@ -66,7 +67,7 @@ def _prepared(ds: Dataset) -> tuple[FileMetaDataset, bool, bytes | None]:
     meta = getattr(ds, "file_meta", None)
     if meta is None:
         raise Unsupported("no file meta")
-    syntax = UID(str(meta.get("TransferSyntaxUID", "") or ""))
+    syntax = syntax_uid(str(meta.get("TransferSyntaxUID", "") or ""))
     if not syntax or not syntax.is_little_endian or syntax.is_deflated:
         raise Unsupported("only plain little endian syntaxes")
     encoded_meta = usual_meta_bytes(ds, meta)
