@@ -247,19 +247,22 @@ def _redact(
         removed = _anonymizer(config.header, config.key_path).removes_private
         terms = identifying_terms(*header_terms(ds, removed))
         flagged.extend(flagged_components(task.relpath, PhiMatcher(terms)))
-    if transfer_syntax(ds).is_deflated:
+    syntax = transfer_syntax(ds)
+    if syntax.is_deflated:
         ds = read_full(task.path)  # a deflated stream cannot be read at an offset
+        syntax = transfer_syntax(ds)
     phi = sidecar_phi(ds)
     identity = patient_identity(ds)
     frames = number_of_frames(ds)
     if frames and "PixelData" not in ds:
         raise RedactionError("Float Pixel Data is not supported")
-    big_endian = transfer_syntax(ds) == ExplicitVRBigEndian
+    big_endian = syntax == ExplicitVRBigEndian
     if big_endian and frames and int(ds.get("BitsAllocated", 0) or 0) == 1:
         # Packed 1-bit data (segmentations) cannot be streamed: convert it to little
         # endian in memory first, still packed, so BitsAllocated stays 1.
         ds = read_full(task.path)
         edit_frames(ds, lambda *_: None)
+        syntax = transfer_syntax(ds)
     pixels = frames > 0 and config.pixels.enabled
     boxes: list[BBox] = []
     if pixels:
@@ -282,7 +285,7 @@ def _redact(
     )
 
     copy_raw = None
-    if plan is None and frames and previews is None and not transfer_syntax(ds).is_deflated:
+    if plan is None and frames and previews is None and not syntax.is_deflated:
         stored = ds.get_item(PIXEL_DATA_TAG, keep_deferred=True)
         if isinstance(stored, RawDataElement) and stored.value is None:
             copy_raw = stored  # still on disk: copy the bytes as they are
