@@ -14,6 +14,7 @@ from pydicom.datadict import tag_for_keyword
 from pydicom.dataelem import DataElement, RawDataElement
 from pydicom.dataset import Dataset
 from pydicom.multival import MultiValue
+from pydicom.tag import BaseTag
 
 from dicomscrub.header.dictionary import peek, plain_text, tag_info
 from dicomscrub.header.private import is_creator_tag, is_private_group
@@ -133,13 +134,11 @@ def _wanted(tag: int, raw_vr: str | None) -> bool:
 def _walk_text(
     ds: Dataset, removed: RemovedPrivate | None = None
 ) -> Iterator[tuple[str, str, str]]:
-    for tag in list(ds.keys()):
+    # Reading an element changes no other: the list stays what the dataset holds.
+    elements: list[tuple[BaseTag, DataElement | RawDataElement]] = list(ds.items())
+    for tag, raw in elements:
         value_tag = int(tag)
         if value_tag in PIXEL_DATA_TAGS or (value_tag >> 16) & 0xFF01 == 0x6000:
-            continue
-        try:
-            raw = ds.get_item(tag, keep_deferred=True)
-        except Exception:
             continue
         if not _wanted(value_tag, getattr(raw, "VR", None)):
             continue

@@ -188,28 +188,26 @@ def _data_set_elements(src: _Source, pos: int, implicit: bool, defer_size: int) 
     elements: _Elements = {}
     while True:
         # Element headers and short values straight from the buffer when they lie in it.
-        buf, offset = src.buf, pos - src.base
-        if offset >= 0 and offset + 12 <= len(buf):
-            head = buf[offset : offset + 12]
-        else:
-            head = src.take(pos, 12)
-        if len(head) < 8:
-            return elements  # the end of the file (pydicom ignores a short tail too)
+        head, at = src.buf, pos - src.base
+        if at < 0 or at + 12 > len(head):
+            head, at = src.take(pos, 12), 0
+            if len(head) < 8:
+                return elements  # the end of the file (pydicom ignores a short tail too)
         vr: str | None
         if implicit:
-            group, element, length = _IMPLICIT.unpack_from(head)
+            group, element, length = _IMPLICIT.unpack_from(head, at)
             vr = None
             start = pos + 8
         else:
-            group, element, code, length = _EXPLICIT.unpack_from(head)
+            group, element, code, length = _EXPLICIT.unpack_from(head, at)
             vr = _VR_NAMES.get(code)
             if vr is None:
                 raise _Unusual("unknown VR or a switch to implicit VR")
             start = pos + 8
             if code in _LONG_CODES:
-                if len(head) < 12:
+                if len(head) < at + 12:
                     raise _Unusual("truncated element")
-                length = _LONG_LENGTH.unpack_from(head, 8)[0]
+                length = _LONG_LENGTH.unpack_from(head, at + 8)[0]
                 start += 4
         number = group << 16 | element
         if number == 0xFFFEE00D:
@@ -235,7 +233,11 @@ def _data_set_elements(src: _Source, pos: int, implicit: bool, defer_size: int) 
             else:
                 value = src.take(start, length)
         tag = BaseTag(number)
-        elements[tag] = _raw(tag, vr, length, value, start, implicit)
+        if _RAW_DEFAULTS is None:
+            elements[tag] = RawDataElement(tag, vr, length, value, start, implicit, True)
+        else:  # _raw(...), spelled out: this loop runs for every element of every file
+            fields = (tag, vr, length, value, start, implicit, True, *_RAW_DEFAULTS)
+            elements[tag] = _new_tuple(RawDataElement, fields)
         pos = end
 
 
