@@ -29,7 +29,7 @@ from dicomscrub.header.encoding import (
 )
 from dicomscrub.header.options import BASIC_CODE, BY_NAME
 from dicomscrub.header.overrides import path_component
-from dicomscrub.header.phi import header_terms
+from dicomscrub.header.phi import RemovedPrivate, header_terms
 from dicomscrub.header.private import (
     PrivateRef,
     creators_of,
@@ -159,11 +159,17 @@ class Scope:
         )
 
     @classmethod
-    def of(cls, ds: Dataset, terms: frozenset[str] | None = None) -> Scope:
+    def of(
+        cls,
+        ds: Dataset,
+        terms: frozenset[str] | None = None,
+        removed: RemovedPrivate | None = None,
+    ) -> Scope:
+        """``removed``: private elements the walk will remove (see ``header_terms``)."""
         declared, blocks = declared_safe(ds)
         return cls(
             sop_class=str(ds.get("SOPClassUID", "") or ""),
-            terms=terms if terms is not None else identifying_terms(*header_terms(ds)),
+            terms=terms if terms is not None else identifying_terms(*header_terms(ds, removed)),
             declared=declared,
             safe_blocks=blocks,
             implicit=written_implicit(ds),
@@ -293,7 +299,7 @@ class HeaderAnonymizer:
         """
         pseudonym, offset = self._patient(patient_identity(ds))
         report = HeaderReport(pseudonym=pseudonym, date_offset_days=offset)
-        scope = Scope.of(ds, terms)
+        scope = Scope.of(ds, terms, self.removes_private)
         self._walk(ds, scope, report, (), Context.NORMAL)
         self._fix_file_meta(ds, report)
         self._mark(
