@@ -550,12 +550,19 @@ class HeaderAnonymizer:
         _set_text(elem, _shifted(elem.VR, values, days))
 
     def _plain_values(
-        self, keyword: str, vr: str, action: Action, stored: bytes, report: HeaderReport
+        self,
+        keyword: str,
+        vr: str,
+        action: Action,
+        stored: bytes,
+        report: HeaderReport,
+        terms: frozenset[str] | None = None,
     ) -> list[str] | None:
         """The new values the element code gives an element stored as ``stored``, for the
         actions whose result is plain ASCII text decided without pydicom's decoding (an
-        emptied value, the pseudonym, a UID, a shifted date, an identifier's token);
-        ``None`` for anything else, which is then decoded and changed as an object."""
+        emptied value, the pseudonym, a UID, a shifted date, an identifier's token, and,
+        given the object's ``terms``, screened or cleaned text that changes); ``None`` for
+        anything else, which is then decoded and changed as an object."""
         if action is Action.EMPTY and vr != "SQ":
             return []
         if action is Action.PSEUDONYM and (vr == "PN" or _plain_token(report.pseudonym, vr)):
@@ -564,6 +571,8 @@ class HeaderAnonymizer:
             return None  # a character set could read these bytes otherwise
         if b"\x00" in stored.rstrip(b"\x00 "):
             return None  # a NUL inside: pydicom's reading of each value decides
+        if terms is not None and action in (Action.SCREEN, Action.CLEAN):
+            return _changed_text(vr, action, stored, terms)
         text = stored.decode("ascii").rstrip("\x00 ")
         values = text.split("\\") if text else []
         if vr == "UI" and action in (Action.UID, Action.DUMMY):
@@ -594,7 +603,7 @@ class HeaderAnonymizer:
         ):
             return False
         values = self._plain_values(item.keyword, item.vr, item.decision.action, stored.value,
-                                    report)  # fmt: skip
+                                    report, scope.terms)  # fmt: skip
         if values is None:
             return False
         data = encode_text_values(item.vr, values)
@@ -764,6 +773,40 @@ def _hidden_sequence(ds: Dataset, tag: int) -> bool:
         return True
     value = ds.get_item(tag).value
     return isinstance(value, bytes) and value[:4] == _ITEM_TAG
+
+
+#: Text VRs pydicom reads as values split at backslashes, and as one string.
+_SPLIT_TEXT_VRS = frozenset({"LO", "SH", "UC"})
+_WHOLE_TEXT_VRS = frozenset({"ST", "LT", "UT"})
+
+
+def _changed_text(
+    vr: str, action: Action, stored: bytes, terms: frozenset[str]
+) -> list[str] | None:
+    """What :meth:`HeaderAnonymizer._apply` makes of plain ASCII text that screening or
+    cleaning changes (the caller found that it does), from the stored bytes: the values
+    as pydicom reads them (trailing padding off each), a screened element's dummy value,
+    or the cleaned values cut to the VR's length; ``None`` when the text would stay as
+    it is or is of another VR, for the object code to decide."""
+    text = stored.decode("ascii")
+    if vr in _WHOLE_TEXT_VRS:
+        whole = text.rstrip("\x00 ")
+        values = [whole] if whole else []
+    elif vr in _SPLIT_TEXT_VRS:
+        parts = [part.rstrip("\x00 ") for part in text.split("\\")]
+        values = parts if len(parts) > 1 else [p for p in parts if p]
+    else:
+        return None
+    if action is Action.SCREEN:
+        dummy = DUMMY_VALUES.get(vr)
+        if isinstance(dummy, str) and any(holds_term(v, terms) for v in values):
+            return [dummy]
+        return None
+    cleaned = [clean_text(v, terms) for v in values]
+    if cleaned == values:
+        return None
+    limit = MAX_LENGTH.get(vr)
+    return [v[:limit] for v in cleaned] if limit is not None else cleaned
 
 
 def _shifted(vr: str, values: list[str], days: int) -> list[str]:
