@@ -63,7 +63,7 @@ def write_sidecar(
         "phi": phi,
     }
     make_private_dirs(headers, path.parent)
-    write_json(path, data)
+    write_json(path, data, folder_exists=True)
     return path
 
 

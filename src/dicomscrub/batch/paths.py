@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterable, Sequence
 from pathlib import PurePosixPath
@@ -27,13 +28,26 @@ def flagged_components(relpath: str, matcher: PhiMatcher) -> tuple[int, ...]:
     """
     flagged = []
     for index, part in enumerate(PurePosixPath(relpath).parts):
-        stem = part.rsplit(".", 1)[0] if "." in part and not _UID_RE.match(part) else part
-        pieces = [stem, *(p for p in re.split(r"[^0-9A-Za-z]+", stem) if p)]
-        if path_holds_term(stem, matcher.terms) or any(
-            _PATTERNS.word_rule(p) in _PATTERN_RULES for p in pieces
-        ):
+        stem = _stem(part)
+        if path_holds_term(stem, matcher.terms) or _pattern_rule(stem):
             flagged.append(index)
     return tuple(flagged)
+
+
+# Both depend on the name alone, and folder names come back for every file in them.
+
+
+@functools.lru_cache(maxsize=4096)
+def _stem(part: str) -> str:
+    return part.rsplit(".", 1)[0] if "." in part and not _UID_RE.match(part) else part
+
+
+@functools.lru_cache(maxsize=4096)
+def _pattern_rule(stem: str) -> bool:
+    """True when a date or phone pattern renames a path component (its stem, or a piece
+    of it between punctuation) whatever the header says."""
+    pieces = [stem, *(p for p in re.split(r"[^0-9A-Za-z]+", stem) if p)]
+    return any(_PATTERNS.word_rule(p) in _PATTERN_RULES for p in pieces)
 
 
 def generic_flags(relpath: str) -> set[tuple[str, ...]]:

@@ -11,6 +11,7 @@ import copy
 import dataclasses
 import functools
 import logging
+import os
 import warnings
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
@@ -55,6 +56,7 @@ from dicomscrub.io.write import (
     save_dataset,
     to_little_endian,
     write_dataset,
+    write_header,
 )
 from dicomscrub.models import (
     BBox,
@@ -93,6 +95,7 @@ _SIGNATURE_KEYWORDS = (
     "TransducerData",
     "TransducerType",
 )
+_SIGNATURE_TAGS = tuple(int(tag_for_keyword(keyword) or 0) for keyword in _SIGNATURE_KEYWORDS)
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,9 +133,9 @@ def leaf_key_of(relpath: str) -> str:
 def transducer_signature(ds: Dataset) -> str:
     """What identifies one screen layout: device, probe, matrix size and colour model."""
     parts = []
-    for keyword in _SIGNATURE_KEYWORDS:
+    for tag in _SIGNATURE_TAGS:
         try:
-            value = text_value(ds, int(tag_for_keyword(keyword) or 0))
+            value = text_value(ds, tag)
         except Exception:
             value = ""
         parts.append(value)
@@ -274,21 +277,25 @@ def _redact(
     ds = read_header(task.path)  # pixel data stays on disk
     terms = None
     if task.staged:  # no detect pass ran: find the file's PHI in its path here
-        terms = identifying_terms(*header_terms(ds))
+        removed = _anonymizer(config.header, config.key_path).removes_private
+        terms = identifying_terms(*header_terms(ds, removed))
         flagged.extend(flagged_components(task.relpath, PhiMatcher(terms)))
-    if transfer_syntax(ds).is_deflated:
+    syntax = transfer_syntax(ds)
+    if syntax.is_deflated:
         ds = read_full(task.path)  # a deflated stream cannot be read at an offset
+        syntax = transfer_syntax(ds)
     phi = sidecar_phi(ds)
     identity = patient_identity(ds)
     frames = number_of_frames(ds)
     if frames and "PixelData" not in ds:
         raise RedactionError("Float Pixel Data is not supported")
-    big_endian = transfer_syntax(ds) == ExplicitVRBigEndian
+    big_endian = syntax == ExplicitVRBigEndian
     if big_endian and frames and int(ds.get("BitsAllocated", 0) or 0) == 1:
         # Packed 1-bit data (segmentations) cannot be streamed: convert it to little
         # endian in memory first, still packed, so BitsAllocated stays 1.
         ds = read_full(task.path)
         edit_frames(ds, lambda *_: None)
+        syntax = transfer_syntax(ds)
     pixels = frames > 0 and config.pixels.enabled
     boxes: list[BBox] = []
     if pixels:
@@ -311,7 +318,7 @@ def _redact(
     )
 
     copy_raw = None
-    if plan is None and frames and previews is None and not transfer_syntax(ds).is_deflated:
+    if plan is None and frames and previews is None and not syntax.is_deflated:
         stored = ds.get_item(PIXEL_DATA_TAG, keep_deferred=True)
         if isinstance(stored, RawDataElement) and stored.value is None:
             copy_raw = stored  # still on disk: copy the bytes as they are
@@ -362,8 +369,8 @@ def _redact(
     write_sidecar(
         config.output.headers,
         task.relpath,
-        source=task.path.resolve(),
-        output=named.resolve(),
+        source=_resolved(task.path),
+        output=_resolved(named),
         num_frames=frames,
         boxes=task.boxes,
         leaf_union=task.leaf_union,
@@ -386,6 +393,21 @@ def _redact(
         flagged=tuple(flagged),
         sidecar=staged,
     )
+
+
+def _resolved(path: Path) -> Path:
+    """``path.resolve()``, with the folder part resolved once per process: every file of
+    a folder (and every output of a release folder) shares it. A name that is itself a
+    symbolic link, and a relative path, are resolved in full."""
+    name = path.name
+    if not path.is_absolute() or name in ("", ".", "..") or os.path.islink(path):
+        return path.resolve()
+    return Path(_resolved_folder(os.fspath(path.parent)), name)
+
+
+@functools.lru_cache(maxsize=1024)
+def _resolved_folder(folder: str) -> str:
+    return os.fspath(Path(folder).resolve())
 
 
 def _second_look(out_path: Path, frames: int, config: DeidConfig, matcher: PhiMatcher) -> None:
@@ -479,10 +501,16 @@ def _write_copied(
 
     def write(tmp: Path) -> None:
         prepare_header(header, PixelPlan("copy", syntax, syntax))
+        implicit = syntax == ImplicitVRLittleEndian
+        # Not append mode: the kernel copy refuses O_APPEND.
+        with tmp.open("wb") as fh:
+            if write_header(header, fh):  # the usual case: one open for the whole file
+                copy_pixels(fh, source, raw, implicit=implicit)
+                return
         save_dataset(header, tmp)
-        with tmp.open("r+b") as fh:  # not append mode: the kernel copy refuses O_APPEND
+        with tmp.open("r+b") as fh:
             fh.seek(0, 2)
-            copy_pixels(fh, source, raw, implicit=syntax == ImplicitVRLittleEndian)
+            copy_pixels(fh, source, raw, implicit=implicit)
 
     if staged:
         out_path.parent.mkdir(parents=True, exist_ok=True)

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
+from pydicom import config
+from pydicom.datadict import keyword_for_tag
 from pydicom.dataelem import DataElement, RawDataElement
 from pydicom.dataset import Dataset
 from pydicom.multival import MultiValue
@@ -16,7 +19,7 @@ from pydicom.tag import BaseTag
 from dicomscrub import __version__
 from dicomscrub.header.clean import clean_text
 from dicomscrub.header.dates import shift_da, shift_dt
-from dicomscrub.header.dictionary import peek, raw_info, stored_text, text_value
+from dicomscrub.header.dictionary import peek, stored_text, tag_info, text_value
 from dicomscrub.header.encoding import (
     ITEM,
     ITEM_END,
@@ -26,11 +29,12 @@ from dicomscrub.header.encoding import (
 )
 from dicomscrub.header.options import BASIC_CODE, BY_NAME
 from dicomscrub.header.overrides import path_component
-from dicomscrub.header.phi import header_terms
+from dicomscrub.header.phi import RemovedPrivate, header_terms
 from dicomscrub.header.private import (
     PrivateRef,
     creators_of,
     declared_safe,
+    is_creator_tag,
     is_private_group,
     private_ref,
 )
@@ -89,6 +93,16 @@ _META_KEPT = frozenset({0x00020000, 0x00020001, 0x00020002, 0x00020003, 0x000200
 MAX_LENGTH = {"AE": 16, "CS": 16, "SH": 16, "LO": 64, "ST": 1024, "LT": 10240, "UC": None,
               "UT": None, "PN": 64 * 3}  # fmt: skip
 
+_PLAIN_TOKEN = re.compile(r"[A-Za-z0-9_]+")
+
+
+def _plain_token(value: str, vr: str) -> bool:
+    """A value a LO or SH element holds as pydicom would write it in any character set
+    (letters, digits and underscores, within the VR's length: nothing to validate)."""
+    limit = MAX_LENGTH.get(vr) if vr in ("LO", "SH") else None
+    return limit is not None and len(value) <= limit and bool(_PLAIN_TOKEN.fullmatch(value))
+
+
 _TEXT_VRS = frozenset(
     {"AE", "AS", "CS", "DA", "DS", "DT", "IS", "LO", "LT", "PN", "SH", "ST", "TM", "UC", "UI",
      "UR", "UT"}
@@ -145,11 +159,17 @@ class Scope:
         )
 
     @classmethod
-    def of(cls, ds: Dataset, terms: frozenset[str] | None = None) -> Scope:
+    def of(
+        cls,
+        ds: Dataset,
+        terms: frozenset[str] | None = None,
+        removed: RemovedPrivate | None = None,
+    ) -> Scope:
+        """``removed``: private elements the walk will remove (see ``header_terms``)."""
         declared, blocks = declared_safe(ds)
         return cls(
             sop_class=str(ds.get("SOPClassUID", "") or ""),
-            terms=terms if terms is not None else identifying_terms(*header_terms(ds)),
+            terms=terms if terms is not None else identifying_terms(*header_terms(ds, removed)),
             declared=declared,
             safe_blocks=blocks,
             implicit=written_implicit(ds),
@@ -168,13 +188,22 @@ class ElementDecision:
     decision: Decision
 
 
+#: Decisions kept per anonymiser: groups (sequence paths, contexts, SOP classes), and
+#: public tags and VRs per group.
+_MEMO_GROUPS = 10_000
+_MEMO_LIMIT = 50_000
+
+#: The memo of :func:`decisions`.
+DecisionMemo = dict[tuple[object, ...], dict[tuple[int, str | None], ElementDecision]]
+
+
 def decisions(
     profile: HeaderProfile,
     ds: Dataset,
     scope: Scope,
     prefix: tuple[str, ...],
     context: Context,
-    memo: dict[tuple[object, ...], ElementDecision] | None = None,
+    memo: DecisionMemo | None = None,
 ) -> Iterator[ElementDecision]:
     """The decision for every element of one dataset level (pixel data aside), decided
     from the tag and stored VR without decoding values; shared by the anonymiser and
@@ -183,22 +212,47 @@ def decisions(
     ``memo`` keeps the decisions of public elements, which depend on nothing else, for
     the next object.
     """
+    for _, _, item in _decided(profile, ds, scope, prefix, context, memo):
+        yield item
+
+
+def _decided(
+    profile: HeaderProfile,
+    ds: Dataset,
+    scope: Scope,
+    prefix: tuple[str, ...],
+    context: Context,
+    memo: DecisionMemo | None,
+) -> Iterator[tuple[BaseTag, DataElement | RawDataElement, ElementDecision]]:
+    """:func:`decisions`, each with the dataset's own key and element as stored (deferred
+    values not read): the caller changes the element through that key, which pydicom
+    finds without building and comparing a new tag."""
     creators = creators_of(ds)
     scope = scope.within(ds)
-    for tag in list(ds.keys()):
+    # Public decisions depend on the tag and stored VR within one (path, context, SOP
+    # class): one table of them per such group, looked up by two plain values.
+    group = None
+    if memo is not None:
+        group = memo.get((prefix, context, scope.sop_class))
+        if group is None and len(memo) < _MEMO_GROUPS:
+            group = memo[(prefix, context, scope.sop_class)] = {}
+    # Walking changes only the element at hand (and items inside it): the others are
+    # still the ones listed here when their turn comes.
+    elements: list[tuple[BaseTag, DataElement | RawDataElement]] = list(ds.items())
+    for tag, stored in elements:
         tag_int = int(tag)
         if tag_int in PIXEL_DATA_TAGS:
             continue  # pixel data is the pixel step's business; never loaded here
+        stored_vr = getattr(stored, "VR", None)
         key = None
-        if memo is not None and not tag_int & 0x10000:
-            stored = ds.get_item(tag_int, keep_deferred=True)
-            key = (tag_int, getattr(stored, "VR", None), prefix, context, scope.sop_class)
-            known = memo.get(key)
+        if group is not None and not tag_int & 0x10000:
+            key = (tag_int, stored_vr)
+            known = group.get(key)
             if known is not None:
-                yield known
+                yield tag, stored, known
                 continue
         try:
-            keyword, vr = raw_info(ds, tag_int)
+            keyword, vr = tag_info(tag_int, stored_vr)
         except Exception:
             keyword, vr = "", "UN"
         path = (*prefix, path_component(tag_int, keyword))
@@ -210,13 +264,9 @@ def decisions(
         if private is not None and decision.action is Action.KEEP and _hidden_sequence(ds, tag_int):
             decision = Decision(Action.REMOVE, "private sequence stored as UN: cannot be walked")
         made = ElementDecision(tag_int, keyword, vr, path, private, decision)
-        if key is not None and memo is not None and len(memo) < _MEMO_LIMIT:
-            memo[key] = made
-        yield made
-
-
-#: Decisions kept per anonymiser (distinct public tags, VRs and sequence paths).
-_MEMO_LIMIT = 50_000
+        if key is not None and group is not None and len(group) < _MEMO_LIMIT:
+            group[key] = made
+        yield tag, ds.get_item(tag, keep_deferred=True), made
 
 
 class HeaderAnonymizer:
@@ -229,7 +279,11 @@ class HeaderAnonymizer:
         self.pseudo = pseudonymizer
         self.encoded = encoded  # False: every element is decoded and changed as an object
         self._encoded_marks: dict[tuple[object, ...], list[RawDataElement] | None] = {}
-        self._decided: dict[tuple[object, ...], ElementDecision] = {}
+        self._decided: DecisionMemo = {}
+        self._patients: dict[str, tuple[str, int]] = {}
+        self._sequence_decided: dict[
+            tuple[object, ...], dict[tuple[object, ...], tuple[tuple[str, ...], Decision]]
+        ] = {}
 
     def anonymize(
         self,
@@ -243,18 +297,60 @@ class HeaderAnonymizer:
         ``pixels_cleaned`` says the pixel step removed burned-in text from this object;
         ``terms`` are its identifying terms when the caller has them already.
         """
-        identity = patient_identity(ds)
-        report = HeaderReport(
-            pseudonym=self.pseudo.patient(identity),
-            date_offset_days=self.pseudo.date_offset_days(identity),
-        )
-        scope = Scope.of(ds, terms)
+        pseudonym, offset = self._patient(patient_identity(ds))
+        report = HeaderReport(pseudonym=pseudonym, date_offset_days=offset)
+        scope = Scope.of(ds, terms, self.removes_private)
         self._walk(ds, scope, report, (), Context.NORMAL)
         self._fix_file_meta(ds, report)
         self._mark(
             ds, pixels_cleaned=pixels_cleaned, implicit=scope.implicit if self.encoded else None
         )
         return report
+
+    def removes_private(self, ds: Dataset, tag: int) -> bool:
+        """True when walking ``ds`` (an object's top level) removes its private element
+        at ``tag`` for certain: the profile decides so from the tag, stored VR and
+        creator alone, as :func:`decisions` asks it (no characteristics sequence of the
+        object to consult, and no KEEP that a closer look could still turn)."""
+        if not is_private_group(tag) or is_creator_tag(tag) or 0x00080300 in ds:
+            return False
+        stored = ds.get_item(tag, keep_deferred=True)
+        if stored is None:
+            return False
+        try:
+            keyword, vr = tag_info(tag, getattr(stored, "VR", None))
+        except Exception:
+            keyword, vr = "", "UN"
+        decision = self.profile.decide(
+            tag, keyword, vr, path=(path_component(tag, keyword),), sop_class="",
+            context=Context.NORMAL, private=private_ref(creators_of(ds), tag),
+        )  # fmt: skip
+        return decision.action is Action.REMOVE
+
+    def _sequence_decisions(
+        self, scope: Scope
+    ) -> dict[tuple[object, ...], tuple[tuple[str, ...], Decision]]:
+        """The encoded-sequence decisions kept for objects of this SOP class and these
+        declared-safe private blocks (shared by every such object)."""
+        key = (scope.sop_class, scope.declared, scope.safe_blocks)
+        kept = self._sequence_decided.get(key)
+        if kept is None:
+            if len(self._sequence_decided) >= _MEMO_GROUPS:
+                self._sequence_decided.clear()
+            kept = self._sequence_decided[key] = {}
+        return kept
+
+    def _patient(self, identity: str) -> tuple[str, int]:
+        """The patient's pseudonym and date offset (the files of a series share them)."""
+        known = self._patients.get(identity)
+        if known is None:
+            if len(self._patients) >= _MEMO_LIMIT:
+                self._patients.clear()
+            known = self._patients[identity] = (
+                self.pseudo.patient(identity),
+                self.pseudo.date_offset_days(identity),
+            )
+        return known
 
     def _walk(
         self,
@@ -265,38 +361,41 @@ class HeaderAnonymizer:
         context: Context,
     ) -> None:
         kept_blocks: set[tuple[int, int]] = set()
-        creator_tags: list[int] = []
-        for item in decisions(self.profile, ds, scope, prefix, context, self._decided):
+        creator_tags: list[BaseTag] = []
+        counts = report.counts
+        # ``key`` is the dataset's own tag object: pydicom finds it without a new one.
+        for key, _, item in _decided(self.profile, ds, scope, prefix, context, self._decided):
             tag, decision = item.tag, item.decision
             action = decision.action
-            report.count(action)
+            name = action._value_  # what report.count(action) counts, without the lookup
+            counts[name] = counts.get(name, 0) + 1
             if action is Action.CREATOR:
-                creator_tags.append(tag)
+                creator_tags.append(key)
                 continue
             if action is Action.REMOVE:
-                del ds[tag]
+                del ds[key]
                 continue
             if item.private is not None:
                 kept_blocks.add((tag >> 16, (tag & 0xFFFF) >> 8))
             if action is Action.KEEP:
                 continue  # passes through undecoded
-            if action in (Action.SCREEN, Action.CLEAN) and unchanged_by(action, ds, tag, scope):
+            if action in (Action.SCREEN, Action.CLEAN) and unchanged_by(action, ds, key, scope):
                 continue  # looked at, nothing identifying: written back as stored
             if action is Action.RECURSE and self._walk_encoded(ds, item, scope, report):
                 continue
-            if self._set_encoded(ds, item, scope, report):
+            if self._set_encoded(ds, key, item, scope, report):
                 continue
             try:
-                elem = ds[tag]
+                elem = ds[key]
             except Exception:
                 log.warning("element %08X could not be decoded and was removed", tag)
-                del ds[tag]
+                del ds[key]
                 report.count(Action.REMOVE)
                 continue
             self._apply(ds, elem, decision, scope, report, item.path)
-        for tag in creator_tags:
-            if (tag >> 16, tag & 0xFF) not in kept_blocks:
-                del ds[tag]
+        for key in creator_tags:
+            if (key >> 16, key & 0xFF) not in kept_blocks:
+                del ds[key]
 
     def _walk_encoded(
         self, ds: Dataset, item: ElementDecision, scope: Scope, report: HeaderReport
@@ -329,6 +428,7 @@ class HeaderAnonymizer:
             charset=ds._character_set,
             out_encoding=ds._character_set,  # inherited from the parents for an item
             implicit=implicit,
+            decided=self._sequence_decisions(scope),
         )
         try:
             value = rewriter.items(*parsed, item.path, item.decision.context)
@@ -450,20 +550,29 @@ class HeaderAnonymizer:
         _set_text(elem, _shifted(elem.VR, values, days))
 
     def _plain_values(
-        self, keyword: str, vr: str, action: Action, stored: bytes, report: HeaderReport
+        self,
+        keyword: str,
+        vr: str,
+        action: Action,
+        stored: bytes,
+        report: HeaderReport,
+        terms: frozenset[str] | None = None,
     ) -> list[str] | None:
         """The new values the element code gives an element stored as ``stored``, for the
         actions whose result is plain ASCII text decided without pydicom's decoding (an
-        emptied value, the pseudonym, a UID, a shifted date, an identifier's token);
-        ``None`` for anything else, which is then decoded and changed as an object."""
+        emptied value, the pseudonym, a UID, a shifted date, an identifier's token, and,
+        given the object's ``terms``, screened or cleaned text that changes); ``None`` for
+        anything else, which is then decoded and changed as an object."""
         if action is Action.EMPTY and vr != "SQ":
             return []
-        if action is Action.PSEUDONYM and vr == "PN":
-            return [report.pseudonym]
+        if action is Action.PSEUDONYM and (vr == "PN" or _plain_token(report.pseudonym, vr)):
+            return [report.pseudonym]  # the same bytes in every character set
         if not stored.isascii() or b"\x1b" in stored:
             return None  # a character set could read these bytes otherwise
         if b"\x00" in stored.rstrip(b"\x00 "):
             return None  # a NUL inside: pydicom's reading of each value decides
+        if terms is not None and action in (Action.SCREEN, Action.CLEAN):
+            return _changed_text(vr, action, stored, terms)
         text = stored.decode("ascii").rstrip("\x00 ")
         values = text.split("\\") if text else []
         if vr == "UI" and action in (Action.UID, Action.DUMMY):
@@ -476,14 +585,14 @@ class HeaderAnonymizer:
         return None
 
     def _set_encoded(
-        self, ds: Dataset, item: ElementDecision, scope: Scope, report: HeaderReport
+        self, ds: Dataset, key: BaseTag, item: ElementDecision, scope: Scope, report: HeaderReport
     ) -> bool:
-        """Replace a still-encoded element by its new encoded value when
-        :meth:`_plain_values` can give it (byte for byte what the object code writes);
-        False, with nothing changed, otherwise."""
+        """Replace a still-encoded element (at ``key``, the dataset's own tag) by its new
+        encoded value when :meth:`_plain_values` can give it (byte for byte what the
+        object code writes); False, with nothing changed, otherwise."""
         if not self.encoded or scope.implicit is None:
             return False
-        stored = ds.get_item(item.tag, keep_deferred=True)
+        stored = ds.get_item(key, keep_deferred=True)
         if (
             not isinstance(stored, RawDataElement)
             or stored.value is None
@@ -494,11 +603,14 @@ class HeaderAnonymizer:
         ):
             return False
         values = self._plain_values(item.keyword, item.vr, item.decision.action, stored.value,
-                                    report)  # fmt: skip
+                                    report, scope.terms)  # fmt: skip
         if values is None:
             return False
         data = encode_text_values(item.vr, values)
-        ds[item.tag] = stored._replace(length=len(data), value=data)
+        ds[key] = RawDataElement(  # stored._replace(length=..., value=...), built directly
+            stored.tag, stored.VR, len(data), data, stored.value_tell, stored.is_implicit_VR,
+            stored.is_little_endian, stored.is_raw, stored.is_buffered,
+        )  # fmt: skip
         return True
 
     def _fix_file_meta(self, ds: Dataset, report: HeaderReport) -> None:
@@ -509,7 +621,7 @@ class HeaderAnonymizer:
             return
         instance = text_value(ds, 0x00080018)
         if instance:
-            meta.MediaStorageSOPInstanceUID = instance
+            _set_meta_text(meta, 0x00020003, "UI", instance)
         elif "SOPInstanceUID" in ds:  # an empty instance UID: nothing for the meta to follow
             if "MediaStorageSOPInstanceUID" in meta:
                 del meta.MediaStorageSOPInstanceUID
@@ -521,7 +633,7 @@ class HeaderAnonymizer:
         for tag in list(meta.keys()):
             if int(tag) not in _META_KEPT:  # AE titles, addresses, private information...
                 del meta[tag]
-        meta.ImplementationVersionName = f"DICOMSCRUB_{__version__.replace('.', '')}"[:16]
+        _set_meta_text(meta, 0x00020013, "SH", _IMPLEMENTATION_VERSION)
 
     def _mark(self, ds: Dataset, *, pixels_cleaned: bool, implicit: bool | None) -> None:
         """PatientIdentityRemoved, the method text and one CID 7050 code per applied option.
@@ -582,6 +694,30 @@ class HeaderAnonymizer:
         return marks, codes
 
 
+_IMPLEMENTATION_VERSION = f"DICOMSCRUB_{__version__.replace('.', '')}"[:16]
+
+
+def _set_meta_text(meta: Dataset, tag: int, vr: str, value: str) -> None:
+    """``meta.<keyword> = value`` for a file meta text element: a new element of the VR
+    the setter would keep (the written bytes depend on VR and value alone), built
+    directly rather than by decoding the stored one first; the setter itself when the
+    stored element is unusual or pydicom is set to raise on invalid values."""
+    stored = meta.get_item(tag, keep_deferred=True)
+    undefined = stored is not None and (
+        stored.length == UNDEFINED
+        if isinstance(stored, RawDataElement)
+        else stored.is_undefined_length
+    )
+    if (
+        (stored is not None and (getattr(stored, "VR", None) != vr or undefined))
+        or config.settings.reading_validation_mode == config.RAISE
+        or config.settings.writing_validation_mode == config.RAISE
+    ):
+        setattr(meta, keyword_for_tag(tag), value)
+        return
+    meta[tag] = DataElement(tag, vr, value)
+
+
 def _encode_marks(
     marks: list[tuple[int, str, list[str]]], codes: list[tuple[str, str]], implicit: bool
 ) -> list[RawDataElement] | None:
@@ -637,6 +773,40 @@ def _hidden_sequence(ds: Dataset, tag: int) -> bool:
         return True
     value = ds.get_item(tag).value
     return isinstance(value, bytes) and value[:4] == _ITEM_TAG
+
+
+#: Text VRs pydicom reads as values split at backslashes, and as one string.
+_SPLIT_TEXT_VRS = frozenset({"LO", "SH", "UC"})
+_WHOLE_TEXT_VRS = frozenset({"ST", "LT", "UT"})
+
+
+def _changed_text(
+    vr: str, action: Action, stored: bytes, terms: frozenset[str]
+) -> list[str] | None:
+    """What :meth:`HeaderAnonymizer._apply` makes of plain ASCII text that screening or
+    cleaning changes (the caller found that it does), from the stored bytes: the values
+    as pydicom reads them (trailing padding off each), a screened element's dummy value,
+    or the cleaned values cut to the VR's length; ``None`` when the text would stay as
+    it is or is of another VR, for the object code to decide."""
+    text = stored.decode("ascii")
+    if vr in _WHOLE_TEXT_VRS:
+        whole = text.rstrip("\x00 ")
+        values = [whole] if whole else []
+    elif vr in _SPLIT_TEXT_VRS:
+        parts = [part.rstrip("\x00 ") for part in text.split("\\")]
+        values = parts if len(parts) > 1 else [p for p in parts if p]
+    else:
+        return None
+    if action is Action.SCREEN:
+        dummy = DUMMY_VALUES.get(vr)
+        if isinstance(dummy, str) and any(holds_term(v, terms) for v in values):
+            return [dummy]
+        return None
+    cleaned = [clean_text(v, terms) for v in values]
+    if cleaned == values:
+        return None
+    limit = MAX_LENGTH.get(vr)
+    return [v[:limit] for v in cleaned] if limit is not None else cleaned
 
 
 def _shifted(vr: str, values: list[str], days: int) -> list[str]:

@@ -7,9 +7,10 @@ long number. What is removed is replaced by :data:`MARK`. Nothing here logs text
 
 from __future__ import annotations
 
+import functools
 import re
 
-from dicomscrub.terms import normalize
+from dicomscrub.terms import normalize, term_kinds
 
 MARK = "***"
 
@@ -52,34 +53,47 @@ def clean_text(text: str, terms: frozenset[str]) -> str:
     """
     if not text:
         return text
+    return _remove_terms(_without_patterns(text), terms)
+
+
+@functools.lru_cache(maxsize=2048)
+def _without_patterns(text: str) -> str:
+    """``text`` with the generic PHI patterns replaced: the same for every file, and the
+    same descriptions come back in every file of a series."""
     out = text
     for pattern in _PATTERNS:
         out = pattern.sub(MARK, out)
-    out = _PHONE.sub(lambda m: MARK if _is_phone_like(m) else m.group(0), out)
-    return _remove_terms(out, terms)
+    return _PHONE.sub(lambda m: MARK if _is_phone_like(m) else m.group(0), out)
+
+
+@functools.lru_cache(maxsize=2048)
+def _words(text: str) -> tuple[tuple[int, int, str], ...]:
+    """``(start, end, normalised)`` of each word (letters and digits) of ``text``."""
+    return tuple((m.start(), m.end(), normalize(m.group(0))) for m in _TOKEN.finditer(text))
 
 
 def _remove_terms(text: str, terms: frozenset[str]) -> str:
     if not terms:
         return text
-    words = list(_TOKEN.finditer(text))
-    digit_terms = [t for t in terms if len(t) >= 4 and t.isdigit()]
+    words = _words(text)
+    digit_terms = term_kinds(terms).digits
+    normal = [w[2] for w in words]
     spans: list[tuple[int, int]] = []
     i = 0
     while i < len(words):
         hit = 0
         # Longest run of consecutive words that together spell one term.
         for width in range(min(_MAX_SPAN, len(words) - i), 0, -1):
-            joined = "".join(normalize(w.group(0)) for w in words[i : i + width])
+            joined = "".join(normal[i : i + width])
             if joined in terms and (width == 1 or len(joined) >= 4):
                 hit = width
                 break
         if hit == 0:
-            token = normalize(words[i].group(0))
+            token = normal[i]
             if any(t in token for t in digit_terms):
                 hit = 1
         if hit:
-            spans.append((words[i].start(), words[i + hit - 1].end()))
+            spans.append((words[i][0], words[i + hit - 1][1]))
             i += hit
         else:
             i += 1

@@ -67,9 +67,19 @@ def stored_text(ds: Dataset, tag: int) -> str | None:
     return plain_text(tag, raw.VR, raw.value)
 
 
+#: Single-valued text VRs (a backslash is text in them) that pydicom reads as one string,
+#: trailing padding removed; plain ASCII reads the same in every character set.
+_SINGLE_TEXT_VRS = frozenset({"ST", "LT", "UT"})
+
+
 def plain_text(tag: int, stored_vr: str | None, value: bytes) -> str | None:
     """:func:`stored_text` of an element given by its tag, stored VR and value bytes."""
-    if tag_info(tag, stored_vr)[1] not in _PLAIN_STRING_VRS:
+    vr = tag_info(tag, stored_vr)[1]
+    if vr in _SINGLE_TEXT_VRS and stored_vr in (None, vr):
+        if not value.isascii() or b"\x1b" in value:
+            return None
+        return value.decode("ascii").rstrip("\x00 ")
+    if vr not in _PLAIN_STRING_VRS:
         return None
     if stored_vr is not None and stored_vr not in _PLAIN_STRING_VRS:
         return None

@@ -6,7 +6,10 @@ Shared by the fast writer (``io.fastwrite``) and the anonymiser's encoded-sequen
 
 from __future__ import annotations
 
+import functools
 import struct
+
+from pydicom.uid import UID
 
 from dicomscrub.header.dictionary import tag_info
 
@@ -48,3 +51,10 @@ def encode_text_values(vr: str, values: list[str]) -> bytes:
     if len(data) % 2:
         data += b"\x00" if vr == "UI" else b" "
     return data
+
+
+@functools.lru_cache(maxsize=256)
+def syntax_uid(text: str) -> UID:
+    """``UID(text)`` for a transfer syntax, made (and validated) once per distinct text:
+    every file of a run names one of a few."""
+    return UID(text)

@@ -8,16 +8,20 @@ header is de-identified and never logged.
 from __future__ import annotations
 
 import functools
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 from pydicom.datadict import tag_for_keyword
 from pydicom.dataelem import DataElement, RawDataElement
 from pydicom.dataset import Dataset
 from pydicom.multival import MultiValue
+from pydicom.tag import BaseTag
 
-from dicomscrub.header.dictionary import peek, plain_text, stored_text, tag_info
+from dicomscrub.header.dictionary import peek, plain_text, tag_info
+from dicomscrub.header.private import is_creator_tag, is_private_group
 from dicomscrub.header.rawseq import (
+    EncodedElement,
     NotEncodable,
+    encoded_sequence,
     iter_values,
     parsed_sequence,
     raw_element,
@@ -59,12 +63,18 @@ _DATE_KEYWORD_SUFFIXES = ("Date", "DateTime")
 def sidecar_phi(ds: Dataset) -> dict[str, str]:
     """Original values of the identifying top-level elements, as strings."""
     out: dict[str, str] = {}
+    # The dataset's own tags and elements (reading one changes no other).
+    elements = {int(key): (key, elem) for key, elem in ds.items()}
     for keyword, tag in _SIDECAR_TAGS:
-        if tag not in ds:
+        found = elements.get(tag)
+        if found is None:
             continue
+        key, raw = found
         try:
-            text = stored_text(ds, tag)
-            text = _text(peek(ds, tag).value) if text is None else text.strip()
+            text = None  # stored_text(ds, tag), from the element in hand
+            if isinstance(raw, RawDataElement) and isinstance(raw.value, bytes):
+                text = plain_text(tag, raw.VR, raw.value)
+            text = _text(peek(ds, key).value) if text is None else text.strip()
         except Exception:
             continue
         if text:
@@ -72,16 +82,27 @@ def sidecar_phi(ds: Dataset) -> dict[str, str]:
     return out
 
 
-def header_terms(ds: Dataset) -> tuple[list[str], list[str], list[str]]:
+#: Whether the anonymiser will remove the top-level private element at a tag.
+RemovedPrivate = Callable[[Dataset, int], bool]
+
+
+def header_terms(
+    ds: Dataset, removed: RemovedPrivate | None = None
+) -> tuple[list[str], list[str], list[str]]:
     """``(names, identifiers, dates)``: identifying strings from every sequence depth.
 
     ``names`` holds every person-name value (PN VR), ``identifiers`` the values of
     identifying keywords, ``dates`` every DA/DT value (``YYYYMMDD`` prefix).
+
+    A top-level private sequence is read from its bytes and the parse kept in ``ds`` for
+    the anonymiser, which makes pydicom decode the whole sequence (it decodes a private
+    element when it is set); one that ``removed`` says the anonymiser will remove is
+    parsed and left as it was, for nothing it becomes is ever written.
     """
     names: list[str] = []
     ids: list[str] = []
     dates: list[str] = []
-    for keyword, vr, text in _walk_text(ds):
+    for keyword, vr, text in _walk_text(ds, removed):
         if vr == "PN":
             names.append(text)
         elif vr in ("DA", "DT") or keyword.endswith(_DATE_KEYWORD_SUFFIXES):
@@ -110,20 +131,20 @@ def _wanted(tag: int, raw_vr: str | None) -> bool:
     )
 
 
-def _walk_text(ds: Dataset) -> Iterator[tuple[str, str, str]]:
-    for tag in list(ds.keys()):
+def _walk_text(
+    ds: Dataset, removed: RemovedPrivate | None = None
+) -> Iterator[tuple[str, str, str]]:
+    # Reading an element changes no other: the list stays what the dataset holds.
+    elements: list[tuple[BaseTag, DataElement | RawDataElement]] = list(ds.items())
+    for tag, raw in elements:
         value_tag = int(tag)
         if value_tag in PIXEL_DATA_TAGS or (value_tag >> 16) & 0xFF01 == 0x6000:
-            continue
-        try:
-            raw = ds.get_item(tag, keep_deferred=True)
-        except Exception:
             continue
         if not _wanted(value_tag, getattr(raw, "VR", None)):
             continue
         keyword, vr = tag_info(value_tag, getattr(raw, "VR", None))
         if isinstance(raw, RawDataElement) and vr == "SQ":
-            encoded = _encoded_text(ds, value_tag)
+            encoded = _encoded_text(ds, value_tag, removed)
             if encoded is not None:
                 yield from encoded
                 continue
@@ -173,12 +194,17 @@ def _element_texts(elem: DataElement) -> Iterator[tuple[str, str, str]]:
             yield elem.keyword, elem.VR, text
 
 
-def _encoded_text(ds: Dataset, tag: int) -> list[tuple[str, str, str]] | None:
+def _encoded_text(
+    ds: Dataset, tag: int, removed: RemovedPrivate | None = None
+) -> list[tuple[str, str, str]] | None:
     """The terms of a sequence still as stored, read from its bytes so that it stays
     encoded for the anonymiser (see ``header.rawseq``); ``None`` when it cannot be."""
     implicit = stored_implicit(ds)
     if implicit is None:
         return None
+    found = _removed_private_text(ds, tag, implicit, removed)
+    if found is not None:
+        return found
     try:
         parsed = parsed_sequence(ds, tag, implicit)
     except (NotEncodable, OSError):
@@ -190,6 +216,34 @@ def _encoded_text(ds: Dataset, tag: int) -> list[tuple[str, str, str]] | None:
         wanted = list(iter_values(buf, items, _wanted))
     except NotEncodable:
         return None  # read as objects instead, each item with its own character set
+    return _texts_of(ds, buf, wanted, implicit)
+
+
+def _removed_private_text(
+    ds: Dataset, tag: int, implicit: bool, removed: RemovedPrivate | None
+) -> list[tuple[str, str, str]] | None:
+    """:func:`_encoded_text` of a private sequence the anonymiser will remove, parsed
+    without keeping the parse in ``ds``; ``None`` to take the usual way (a sequence
+    not in memory, or one whose items must be read as objects: that way keeps the
+    parse and reads them)."""
+    if removed is None or not is_private_group(tag) or is_creator_tag(tag):
+        return None
+    stored = ds.get_item(tag, keep_deferred=True)
+    if not isinstance(stored, RawDataElement) or not isinstance(stored.value, bytes):
+        return None
+    if not removed(ds, tag):
+        return None
+    try:
+        buf, items = encoded_sequence(stored, implicit)
+        wanted = list(iter_values(buf, items, _wanted))
+    except NotEncodable:
+        return None
+    return _texts_of(ds, buf, wanted, implicit)
+
+
+def _texts_of(
+    ds: Dataset, buf: bytes, wanted: list[tuple[EncodedElement, int]], implicit: bool
+) -> list[tuple[str, str, str]]:
     found: list[tuple[str, str, str]] = []
     for element, _ in wanted:
         keyword, vr = tag_info(element.tag, element.vr)

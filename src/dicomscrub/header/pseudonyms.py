@@ -45,6 +45,7 @@ class Pseudonymizer:
         self._prefix = prefix
         self._shift_lo, self._shift_hi = shift_range_days
         self._uids: dict[str, str] = {}
+        self._identifiers: dict[str, str] = {}
 
     @property
     def prefix(self) -> str:
@@ -66,7 +67,13 @@ class Pseudonymizer:
         One namespace for all identifier kinds, so the same accession number written in
         the top level and inside a request sequence maps to the same token.
         """
-        return self.token("identifier", value.strip(), 12)
+        text = value.strip()
+        cached = self._identifiers.get(text)
+        if cached is None:  # the files of one study repeat its accession number and IDs
+            if len(self._identifiers) >= _UID_CACHE_SIZE:
+                self._identifiers.clear()
+            cached = self._identifiers[text] = self.token("identifier", text, 12)
+        return cached
 
     def uid(self, original: str) -> str:
         """``2.25.<128-bit integer>`` derived from the original UID (same in, same out)."""

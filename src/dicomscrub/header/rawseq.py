@@ -31,7 +31,6 @@ from pydicom.filebase import DicomBytesIO
 from pydicom.filereader import read_deferred_data_element
 from pydicom.filewriter import write_data_element
 from pydicom.tag import BaseTag
-from pydicom.uid import UID
 
 from dicomscrub.header.dictionary import tag_info
 from dicomscrub.header.encoding import (
@@ -43,6 +42,7 @@ from dicomscrub.header.encoding import (
     element_header,
     encode_stored,
     encode_text_values,
+    syntax_uid,
 )
 from dicomscrub.header.overrides import path_component
 from dicomscrub.header.private import PrivateRef, is_creator_tag, is_private_group, private_ref
@@ -59,6 +59,10 @@ _SHORT_CODES = frozenset(
                "SH", "SL", "SS", "ST", "TM", "UI", "UL", "US")
 )  # fmt: skip
 _ITEM_TAG = b"\xfe\xff\x00\xe0"
+
+
+#: Decisions a rewriter keeps (within one object, or shared across objects).
+_DECIDED_LIMIT = 50_000
 
 
 class NotEncodable(Exception):
@@ -94,7 +98,7 @@ def written_implicit(ds: Dataset) -> bool | None:
     writes it in the encoding it was read in; ``None`` otherwise (big endian, deflated,
     or stored in another encoding than its transfer syntax says)."""
     meta = getattr(ds, "file_meta", None)
-    syntax = UID(str(meta.get("TransferSyntaxUID", "") if meta is not None else ""))
+    syntax = syntax_uid(str(meta.get("TransferSyntaxUID", "") if meta is not None else ""))
     if not syntax.is_transfer_syntax or not syntax.is_little_endian or syntax.is_deflated:
         return None
     implicit = syntax.is_implicit_VR
@@ -309,7 +313,10 @@ class SequenceRewriter:
         charset: str | list[str],
         out_encoding: object,
         implicit: bool,
+        decided: dict[tuple[object, ...], tuple[tuple[str, ...], Decision]] | None = None,
     ) -> None:
+        """``decided``: decisions kept from earlier sequences with the same SOP class and
+        declared-safe private blocks (the decisions depend on nothing else)."""
         self._profile = profile
         self._sop_class = sop_class
         self._declared = declared
@@ -322,7 +329,7 @@ class SequenceRewriter:
         self._charset = charset
         self._out_encoding = out_encoding
         self._implicit = implicit
-        self._decided: dict[tuple[object, ...], tuple[tuple[str, ...], Decision]] = {}
+        self._decided = decided if decided is not None else {}
         self._encoded: dict[tuple[object, ...], bytes | None] = {}
 
     def items(
@@ -417,7 +424,9 @@ class SequenceRewriter:
                 context=context, private=private, declared_safe=self._declared,
                 safe_blocks=self._safe_blocks,
             )  # fmt: skip
-            known = self._decided[key] = (path, decision)
+            known = (path, decision)
+            if len(self._decided) < _DECIDED_LIMIT:
+                self._decided[key] = known
         return known
 
     def _stored(self, buf: bytes, element: EncodedElement) -> bytes:

@@ -27,6 +27,7 @@ from pydicom.uid import (
 )
 
 from dicomscrub.errors import RedactionError
+from dicomscrub.header.encoding import syntax_uid
 
 log = logging.getLogger(__name__)
 
@@ -62,7 +63,7 @@ def transfer_syntax(ds: Dataset) -> UID:
         if little is False:
             return ExplicitVRBigEndian
         return UID("1.2.840.10008.1.2") if implicit else ExplicitVRLittleEndian
-    return UID(str(uid))
+    return syntax_uid(str(uid))
 
 
 def number_of_frames(ds: Dataset) -> int:

@@ -81,7 +81,8 @@ def needs_rewrite(ds: Dataset, source: Path | None = None) -> bool:
     show that, so it can be copied as stored instead.
     """
     for tag in ds.keys():  # noqa: SIM118 - iteration would load deferred values
-        is_bit_position = (int(tag) >> 16) & 0xFF01 == 0x6000 and int(tag) & 0xFFFF == 0x0102
+        number = int(tag)
+        is_bit_position = (number >> 16) & 0xFF01 == 0x6000 and number & 0xFFFF == 0x0102
         if is_bit_position and int(ds[tag].value or 0) > 0:
             return True
     allocated = int(ds.get("BitsAllocated", 0) or 0)

@@ -10,6 +10,7 @@ from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.uid import ExplicitVRBigEndian, ExplicitVRLittleEndian, ImplicitVRLittleEndian
 
 from dicomscrub.errors import InputError
+from dicomscrub.io.headerread import read_header_fast
 
 DICOMDIR_SOP_CLASS = "1.2.840.10008.1.3.10"
 _IDENTIFYING = ("SOPClassUID", "SOPInstanceUID", "StudyInstanceUID", "Modality", "PatientID")
@@ -94,12 +95,18 @@ def _dicomdir_or_dicom(path: Path, ds: Dataset | None = None) -> str:
     return FileKind.DICOMDIR if sop == DICOMDIR_SOP_CLASS else FileKind.DICOM
 
 
+#: Values longer than this stay on disk until asked for (pixel data above all).
+DEFER_SIZE = 4096
+
+
 def read_header(path: Path) -> Dataset:
     """Read the header; large values (pixel data) stay on disk until asked for."""
-    try:
-        ds = dcmread(path, force=True, defer_size=4096)
-    except Exception as exc:
-        raise InputError(f"unreadable DICOM header ({type(exc).__name__})") from exc
+    ds: Dataset | None = read_header_fast(path, DEFER_SIZE)  # pydicom's result, faster
+    if ds is None:
+        try:
+            ds = dcmread(path, force=True, defer_size=DEFER_SIZE)
+        except Exception as exc:
+            raise InputError(f"unreadable DICOM header ({type(exc).__name__})") from exc
     if len(ds) == 0:
         raise InputError("no data elements could be read")
     _ensure_transfer_syntax(ds)

@@ -7,14 +7,14 @@ import os
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO, cast
 
 import numpy as np
 from pydicom.dataset import Dataset
 from pydicom.uid import ExplicitVRLittleEndian
 
 from dicomscrub.errors import ConfigError, DicomScrubError, OutputError
-from dicomscrub.io.fastwrite import Unsupported, save_fast
+from dicomscrub.io.fastwrite import Unsupported, save_fast, write_fast
 from dicomscrub.models import PIXEL_DATA_TAGS
 
 
@@ -35,6 +35,8 @@ def prepare_folders(release: Path, private: Path) -> None:
 
 def make_private_dirs(root: Path, leaf: Path) -> None:
     """Create ``leaf`` and the folders between it and ``root`` owner-only (0700)."""
+    if leaf.is_dir():
+        return  # and so is root, above it: nothing to create (one stat, not a mkdir)
     root.mkdir(parents=True, exist_ok=True, mode=0o700)
     current = leaf
     missing = []
@@ -118,15 +120,100 @@ def save_dataset(ds: Dataset, path: Path) -> None:
         ds.save_as(path, enforce_file_format=False)
 
 
+def write_header(ds: Dataset, fh: BinaryIO) -> bool:
+    """Write ``ds`` into ``fh`` (a new file open for writing) with the fast writer; False
+    when it cannot, and the file must then be written again by :func:`save_dataset`."""
+    try:
+        write_fast(ds, fh)
+    except (Unsupported, ValueError, TypeError, KeyError):
+        return False
+    return True
+
+
 def write_dataset(path: Path, ds: Dataset) -> None:
     """Write ``ds`` as a DICOM file atomically."""
     atomic_write(path, lambda tmp: save_dataset(ds, tmp), mode=default_file_mode())
 
 
-def write_json(path: Path, data: dict[str, Any], *, mode: int = 0o600) -> None:
-    """Write JSON atomically with owner-only permissions."""
+def write_json(
+    path: Path, data: dict[str, Any], *, mode: int = 0o600, folder_exists: bool = False
+) -> None:
+    """Write JSON atomically with owner-only permissions (``folder_exists``: the caller
+    has just made sure of the folder)."""
+    text = json_text(data) + "\n"
+    atomic_write_bytes(path, text.encode("utf-8"), mode=mode, folder_exists=folder_exists)
 
-    def _write(tmp: Path) -> None:
-        tmp.write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
 
-    atomic_write(path, _write, mode=mode)
+def json_text(data: object) -> str:
+    """``json.dumps(data, indent=2, ensure_ascii=False)``, written out directly for the
+    plain values sidecars hold (strings, integers, booleans, None, lists, dicts with
+    string keys): the standard encoder takes its slow pure-Python path once indenting."""
+    parts: list[str] = []
+    if not _json_into(parts, data, ""):
+        return json.dumps(data, indent=2, ensure_ascii=False)
+    return "".join(parts)
+
+
+_encode_string = json.encoder.encode_basestring  # what dumps uses with ensure_ascii=False
+
+
+def _json_into(parts: list[str], value: object, indent: str) -> bool:
+    """Append ``value`` as indented JSON; False for a value this does not write."""
+    kind = type(value)
+    if kind is str:
+        parts.append(_encode_string(cast(str, value)))
+    elif kind is bool:
+        parts.append("true" if value else "false")
+    elif kind is int:
+        parts.append(int.__repr__(cast(int, value)))
+    elif value is None:
+        parts.append("null")
+    elif kind is dict:
+        if not value:
+            parts.append("{}")
+            return True
+        inner = indent + "  "
+        parts.append("{")
+        first = True
+        for key, item in value.items():  # type: ignore[attr-defined]
+            if type(key) is not str:
+                return False
+            parts.append(("\n" if first else ",\n") + inner + _encode_string(key) + ": ")
+            first = False
+            if not _json_into(parts, item, inner):
+                return False
+        parts.append("\n" + indent + "}")
+    elif kind is list:
+        if not value:
+            parts.append("[]")
+            return True
+        inner = indent + "  "
+        parts.append("[")
+        for n, item in enumerate(value):  # type: ignore[arg-type]
+            parts.append(("\n" if n == 0 else ",\n") + inner)
+            if not _json_into(parts, item, inner):
+                return False
+        parts.append("\n" + indent + "]")
+    else:
+        return False  # floats, tuples and the rest: the standard encoder
+    return True
+
+
+def atomic_write_bytes(path: Path, data: bytes, *, mode: int, folder_exists: bool = False) -> None:
+    """:func:`atomic_write` of bytes already in memory: written through the temporary
+    file's own descriptor (a sidecar per file: no second open of the temporary name)."""
+    if not folder_exists:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
+    try:
+        try:
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view) :]
+        finally:
+            os.close(fd)
+        os.chmod(name, mode)
+        os.replace(name, path)
+    except Exception as exc:
+        Path(name).unlink(missing_ok=True)
+        raise OutputError(f"could not write the output ({type(exc).__name__})") from exc
