@@ -22,6 +22,7 @@ from dicomscrub.pixels.roi import (
     search_areas,
     ultrasound_data_regions,
 )
+from test_failclosed import _text_on_black
 
 ROWS, COLS = 240, 320
 MATCHER = PhiMatcher(frozenset())
@@ -256,30 +257,6 @@ def test_each_box_names_every_distinct_finder_once_with_its_best_confidence() ->
     assert BoxOrigin.from_json(origins[0].to_json()) == origins[0]
 
 
-def _look(tmp_path: Path) -> Path:
-    """Two lines of bright text on black (rows 6-20 and 104-118) in a 128x256 image."""
-    from PIL import ImageFont
-
-    from dicomscrub.samples import make_ct
-
-    image = Image.new("L", (256, 128), 0)
-    draw = ImageDraw.Draw(image)
-    font = ImageFont.load_default(size=14)
-    draw.text((8, 6), "DOE JOHN 4471920", fill=255, font=font)
-    draw.text((8, 104), "03/18/2024 12:01", fill=255, font=font)
-    ds = make_ct(uid_seed="tpl").dataset
-    ds.Rows, ds.Columns, ds.BitsAllocated, ds.BitsStored, ds.HighBit = 128, 256, 8, 8, 7
-    ds.PixelRepresentation = 0
-    for keyword in ("RescaleIntercept", "RescaleSlope", "WindowCenter", "WindowWidth"):
-        if keyword in ds:
-            delattr(ds, keyword)
-    ds.PixelData = np.asarray(image, dtype=np.uint8).tobytes()
-    path = tmp_path / "in" / "look.dcm"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    ds.save_as(path, enforce_file_format=True)
-    return path
-
-
 def _run(tmp_path: Path, engine: str, *extra: str, out: str = "out") -> int:
     from dicomscrub.cli import main
 
@@ -299,7 +276,7 @@ def test_exported_templates_redact_the_same_boxes_without_reading_text(
     from dicomscrub.cli import main
     from dicomscrub.pixels.templates import load_templates
 
-    _look(tmp_path)
+    _text_on_black(tmp_path)
     assert _run(tmp_path, fake_engines[0]) == 0
     file = tmp_path / "templates.toml"
     assert main(["templates", "export", "--headers", str(tmp_path / "hdr-out"),
@@ -336,7 +313,7 @@ def test_a_template_that_misses_text_fails_the_file_at_the_second_look(
 ) -> None:
     import json
 
-    _look(tmp_path)
+    _text_on_black(tmp_path)
     assert _run(tmp_path, fake_engines[0]) == 0
     signature = json.loads((tmp_path / "hdr-out" / "look.dcm_bboxes.json").read_text())[
         "transducer_signature"
@@ -364,7 +341,7 @@ def test_a_template_that_misses_text_fails_the_file_at_the_second_look(
 def test_a_broken_templates_file_stops_the_run_before_any_work(
     tmp_path: Path, fake_engines: tuple[str, str], text: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    _look(tmp_path)
+    _text_on_black(tmp_path)
     file = tmp_path / "templates.toml"
     file.write_text(text)
     assert _run(tmp_path, fake_engines[0], "--templates", str(file)) == 2
