@@ -183,16 +183,3 @@ def test_an_unknown_redact_policy_is_refused(tmp_path: Path) -> None:
     no_margins = PixelConfig(full_frame=True, top_ratio=0, bottom_ratio=0, left_ratio=0,
                              right_ratio=0)  # fmt: skip
     DeidConfig(pixels=no_margins, output=places).validate()  # the whole frame is searched
-
-
-def test_an_engine_can_cap_the_upscaling_of_its_regions() -> None:
-    from dicomscrub.pixels.ocr.rapidocr import RapidOcrEngine
-    from dicomscrub.pixels.preprocess import prepare_region
-
-    region = np.zeros((40, 320), dtype=np.uint8)
-    region[10:20, 10:200:4] = 255  # thin bright strokes
-    default = prepare_region(region, 320, 0)
-    capped = prepare_region(region, 320, 0, max_upscale=RapidOcrEngine.max_upscale)
-    assert default is not None and capped is not None
-    assert (default.scale, capped.scale) == (4, 2)
-    assert capped.image.shape == (80, 640)

@@ -17,7 +17,6 @@ from dicomscrub.pixels.analyzer import LineAnalyzer
 from dicomscrub.pixels.boxes import expand_boxes, merge_boxes
 from dicomscrub.pixels.ocr.base import OcrEngine, OcrWord
 from dicomscrub.pixels.preprocess import (
-    MAX_UPSCALE,
     MIN_CONTRAST,
     STROKE_WINDOW_PX,
     Prepared,
@@ -101,8 +100,7 @@ def detect_phi_boxes(
             search.add(index, display)
     search.read()
     checked = 0
-    taken = set(sampled)
-    rest = [i for i in range(num_frames) if i not in taken]
+    rest = [i for i in range(num_frames) if i not in set(sampled)]
     if other_frames is not None and rest:
         extra = 0
         for index, frame in zip(rest, other_frames(rest), strict=True):
@@ -131,7 +129,6 @@ class _Search:
     ) -> None:
         self.areas, self.config, self.engine, self.analyzer = areas, config, engine, analyzer
         self.rows, self.cols = rows, cols
-        self.max_upscale = int(getattr(engine, "max_upscale", MAX_UPSCALE))
         self.found: list[tuple[BBox, BoxOrigin]] = []
         self.seen: set[bytes] = set()
         self.ink = [np.zeros((a.box.height, a.box.width), dtype=bool) for a in areas]
@@ -156,9 +153,7 @@ class _Search:
             if digest in self.seen:
                 continue
             self.seen.add(digest)
-            prepared = prepare_region(
-                crop, self.cols, self.config.padding_px, max_upscale=self.max_upscale
-            )
+            prepared = prepare_region(crop, self.cols, self.config.padding_px)
             if prepared is not None:
                 self.pending.append((area, prepared, index))
 

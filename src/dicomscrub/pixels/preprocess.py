@@ -42,12 +42,8 @@ def upscale_factor(image_cols: int) -> int:
     return max(1, min(MAX_UPSCALE, math.ceil(TARGET_COLS / max(image_cols, 1))))
 
 
-def prepare_region(
-    region: np.ndarray, image_cols: int, padding_px: int, *, max_upscale: int = MAX_UPSCALE
-) -> Prepared | None:
-    """Return the OCR input for an 8-bit region, or ``None`` when it holds no strokes
-    (upscaled at most ``max_upscale`` times: an engine that finds small text at its own
-    scale needs less)."""
+def prepare_region(region: np.ndarray, image_cols: int, padding_px: int) -> Prepared | None:
+    """Return the OCR input for an 8-bit region, or ``None`` when it holds no strokes."""
     gray = to_gray(region)
     if gray.size == 0:
         return None
@@ -60,7 +56,7 @@ def prepare_region(
     text = 255 - (strokes.astype(np.uint16) * 255 // peak).astype(np.uint8)
     if padding_px > 0:
         text = np.pad(text, padding_px, mode="constant", constant_values=255)
-    scale = min(upscale_factor(image_cols), max(1, max_upscale))
+    scale = upscale_factor(image_cols)
     if scale > 1:
         h, w = text.shape
         text = np.asarray(

@@ -59,9 +59,6 @@ class RapidOcrEngine:
     """
 
     name = "rapidocr"
-    #: Regions are upscaled at most this much for it (its detector finds small text at
-    #: a lower scale than Tesseract needs, and its cost grows with the pixels).
-    max_upscale = 2
 
     def __init__(self, *, recognise: bool = True) -> None:
         self.recognise = recognise
