@@ -100,7 +100,8 @@ def detect_phi_boxes(
             search.add(index, display)
     search.read()
     checked = 0
-    rest = [i for i in range(num_frames) if i not in set(sampled)]
+    taken = set(sampled)
+    rest = [i for i in range(num_frames) if i not in taken]
     if other_frames is not None and rest:
         extra = 0
         for index, frame in zip(rest, other_frames(rest), strict=True):
