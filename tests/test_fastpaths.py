@@ -14,7 +14,6 @@ resolution, remembered writes) are checked against their plain versions one by o
 from __future__ import annotations
 
 import itertools
-import json
 import os
 import random
 import re
@@ -37,7 +36,6 @@ import dicomscrub.header.anonymize as anonymize
 import dicomscrub.header.dictionary as dictionary
 import dicomscrub.io.fastwrite as fastwrite
 import dicomscrub.io.read as reader
-import dicomscrub.io.write as write
 from dicomscrub.cli import main
 from dicomscrub.header import clean as clean_module
 from dicomscrub.header.anonymize import HeaderAnonymizer
@@ -48,7 +46,6 @@ from dicomscrub.header.phi import header_terms
 from dicomscrub.header.profile import HeaderProfile
 from dicomscrub.header.pseudonyms import Pseudonymizer
 from dicomscrub.io.read import read_header
-from dicomscrub.io.write import json_text
 from dicomscrub.terms import holds_term, identifying_terms, path_holds_term
 from factories import canary_dataset, descriptor_phi_dataset, enhanced_dataset, write_dataset
 
@@ -146,7 +143,6 @@ def _both_ways(
         m.setattr(dictionary, "_SINGLE_TEXT_VRS", frozenset())
         m.setattr(fastwrite, "usual_meta_bytes", lambda ds, meta: None)
         m.setattr(fastwrite, "_PLAIN_VALUE_TYPES", frozenset())
-        m.setattr(write, "json_text", lambda data: json.dumps(data, indent=2, ensure_ascii=False))
         m.setattr(worker, "_resolved", lambda path: path.resolve())
         slow = _run(src, out, key, *extra)
     return fast, slow
@@ -299,24 +295,6 @@ def test_term_lookups_find_what_they_found_term_by_term() -> None:
         clean_module._without_patterns.cache_clear()
         clean_module._words.cache_clear()
         assert cleaned == {text: clean_text(text, terms) for text in TEXTS}
-
-
-def test_sidecar_json_is_laid_out_as_json_dumps_lays_it_out() -> None:
-    rng = random.Random(3)
-
-    def value(depth: int = 0) -> object:
-        roll = rng.random()
-        if depth > 3 or roll < 0.45:
-            return rng.choice(["", "ü\n\t\"\\", None, True, False, 0, -7, 2**70, "𝄞\u2028",
-                               1.5, (1, 2)])  # fmt: skip
-        if roll < 0.7:
-            return [value(depth + 1) for _ in range(rng.randrange(4))]
-        return {rng.choice(["k", "é", "a b", '"q"', 3]): value(depth + 1)
-                for _ in range(rng.randrange(4))}  # fmt: skip
-
-    for _ in range(3000):
-        data = {"phi": value(), "boxes": [value()]}
-        assert json_text(data) == json.dumps(data, indent=2, ensure_ascii=False)
 
 
 def test_resolved_paths_are_path_resolve_s(tmp_path: Path) -> None:

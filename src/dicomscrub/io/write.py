@@ -7,7 +7,7 @@ import os
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, BinaryIO, cast
+from typing import Any, BinaryIO
 
 import numpy as np
 from pydicom.dataset import Dataset
@@ -140,63 +140,8 @@ def write_json(
 ) -> None:
     """Write JSON atomically with owner-only permissions (``folder_exists``: the caller
     has just made sure of the folder)."""
-    text = json_text(data) + "\n"
+    text = json.dumps(data, indent=2, ensure_ascii=False) + "\n"
     atomic_write_bytes(path, text.encode("utf-8"), mode=mode, folder_exists=folder_exists)
-
-
-def json_text(data: object) -> str:
-    """``json.dumps(data, indent=2, ensure_ascii=False)``, written out directly for the
-    plain values sidecars hold (strings, integers, booleans, None, lists, dicts with
-    string keys): the standard encoder takes its slow pure-Python path once indenting."""
-    parts: list[str] = []
-    if not _json_into(parts, data, ""):
-        return json.dumps(data, indent=2, ensure_ascii=False)
-    return "".join(parts)
-
-
-_encode_string = json.encoder.encode_basestring  # what dumps uses with ensure_ascii=False
-
-
-def _json_into(parts: list[str], value: object, indent: str) -> bool:
-    """Append ``value`` as indented JSON; False for a value this does not write."""
-    kind = type(value)
-    if kind is str:
-        parts.append(_encode_string(cast(str, value)))
-    elif kind is bool:
-        parts.append("true" if value else "false")
-    elif kind is int:
-        parts.append(int.__repr__(cast(int, value)))
-    elif value is None:
-        parts.append("null")
-    elif kind is dict:
-        if not value:
-            parts.append("{}")
-            return True
-        inner = indent + "  "
-        parts.append("{")
-        first = True
-        for key, item in value.items():  # type: ignore[attr-defined]
-            if type(key) is not str:
-                return False
-            parts.append(("\n" if first else ",\n") + inner + _encode_string(key) + ": ")
-            first = False
-            if not _json_into(parts, item, inner):
-                return False
-        parts.append("\n" + indent + "}")
-    elif kind is list:
-        if not value:
-            parts.append("[]")
-            return True
-        inner = indent + "  "
-        parts.append("[")
-        for n, item in enumerate(value):  # type: ignore[arg-type]
-            parts.append(("\n" if n == 0 else ",\n") + inner)
-            if not _json_into(parts, item, inner):
-                return False
-        parts.append("\n" + indent + "]")
-    else:
-        return False  # floats, tuples and the rest: the standard encoder
-    return True
 
 
 def atomic_write_bytes(path: Path, data: bytes, *, mode: int, folder_exists: bool = False) -> None:
