@@ -14,7 +14,7 @@ from pydicom.dataset import Dataset
 from conftest import InkEngine
 from dicomscrub.config import PixelConfig
 from dicomscrub.models import BBox, BoxOrigin, origins_of
-from dicomscrub.pixels.detect import detect_phi_boxes
+from dicomscrub.pixels.detect import Detection, detect_phi_boxes
 from dicomscrub.pixels.phi_policy import PhiMatcher
 from dicomscrub.pixels.roi import (
     OUTSIDE_US_REGIONS,
@@ -130,6 +130,21 @@ def test_full_frame_search_needs_no_ultrasound_prior() -> None:
     assert [a.box for a in areas] == [BBox(0, 0, COLS, ROWS)]
 
 
+def every_frame(
+    stack: list[np.ndarray], ds: Dataset, config: PixelConfig, engine: CountingInk
+) -> Detection:
+    """Search a cine held in memory, with the every-frame check."""
+    return detect_phi_boxes(
+        lambda i: stack[i],
+        ds,
+        len(stack),
+        config,
+        engine,
+        MATCHER,
+        other_frames=lambda indices: (stack[i] for i in indices),
+    )
+
+
 def cine(frames: int, seed: int = 1) -> tuple[list[np.ndarray], BBox]:
     rng = np.random.default_rng(seed)
     stack = []
@@ -147,15 +162,7 @@ def test_a_long_cine_with_a_static_overlay_is_read_as_often_as_one_frame() -> No
     single = CountingInk()
     detect_phi_boxes(lambda i: stack[i], header(), 1, config, single, MATCHER)
     engine = CountingInk()
-    found = detect_phi_boxes(
-        lambda i: stack[i],
-        header(),
-        len(stack),
-        config,
-        engine,
-        MATCHER,
-        other_frames=lambda indices: (stack[i] for i in indices),
-    )
+    found = every_frame(stack, header(), config, engine)
     assert found.frames_checked == 115  # every frame not sampled was looked at
     assert engine.calls == single.calls  # but none of them was read again
     assert covers(found.boxes, ink)
@@ -170,15 +177,7 @@ def test_an_overlay_that_appears_between_samples_is_found_and_redacted() -> None
         lambda i: stack[i], header(), len(stack), PixelConfig(), engine, MATCHER
     )
     assert not covers(sampled_only.boxes, late)
-    found = detect_phi_boxes(
-        lambda i: stack[i],
-        header(),
-        len(stack),
-        PixelConfig(),
-        engine,
-        MATCHER,
-        other_frames=lambda indices: (stack[i] for i in indices),
-    )
+    found = every_frame(stack, header(), PixelConfig(), engine)
     assert covers(found.boxes, late)
     hit = [os for b, os in zip(found.boxes, found.origins, strict=True) if covers((b,), late)]
     assert [o.frame for os in hit for o in os] == [38]  # an overlay counts once it stays
@@ -195,15 +194,7 @@ def test_a_counter_that_changes_inside_a_found_box_costs_no_extra_reading() -> N
     detect_phi_boxes(lambda i: stack[i], header(), 1, PixelConfig(), engine, MATCHER)
     once = engine.calls
     engine.calls = 0
-    found = detect_phi_boxes(
-        lambda i: stack[i],
-        header(),
-        len(stack),
-        PixelConfig(),
-        engine,
-        MATCHER,
-        other_frames=lambda indices: (stack[i] for i in indices),
-    )
+    found = every_frame(stack, header(), PixelConfig(), engine)
     assert engine.calls == once
     assert found.frames_checked == 75
 
@@ -218,15 +209,7 @@ def test_moving_bright_speckle_in_the_ultrasound_region_does_not_make_every_fram
         write(frame, (8, 6), "DOE^JANE 12345")
         stack.append(frame)
     engine = CountingInk()
-    found = detect_phi_boxes(
-        lambda i: stack[i],
-        header(regions=[(60, 40, 259, 199)]),
-        len(stack),
-        PixelConfig(samples=1),
-        engine,
-        MATCHER,
-        other_frames=lambda indices: (stack[i] for i in indices),
-    )
+    found = every_frame(stack, header(regions=[(60, 40, 259, 199)]), PixelConfig(samples=1), engine)
     assert found.frames_checked == 59
     assert found.frames_searched == 1
 
