@@ -3,6 +3,8 @@ checked cheaply, and boxes that say why they are there."""
 
 from __future__ import annotations
 
+import importlib.util
+import itertools
 from pathlib import Path
 
 import numpy as np
@@ -15,6 +17,7 @@ from conftest import InkEngine
 from dicomscrub.config import PixelConfig
 from dicomscrub.models import BBox, BoxOrigin, origins_of
 from dicomscrub.pixels.detect import Detection, detect_phi_boxes
+from dicomscrub.pixels.ocr.base import OcrWord
 from dicomscrub.pixels.phi_policy import PhiMatcher
 from dicomscrub.pixels.roi import (
     OUTSIDE_US_REGIONS,
@@ -23,6 +26,10 @@ from dicomscrub.pixels.roi import (
     ultrasound_data_regions,
 )
 from test_failclosed import _text_on_black
+
+needs_rapidocr = pytest.mark.skipif(
+    importlib.util.find_spec("rapidocr_onnxruntime") is None, reason="rapidocr not installed"
+)
 
 ROWS, COLS = 240, 320
 MATCHER = PhiMatcher(frozenset())
@@ -105,7 +112,9 @@ def test_ultrasound_regions_that_cannot_be_trusted_give_no_prior(corners: list) 
 
 
 def test_text_beside_the_ultrasound_region_is_found_even_outside_the_margins() -> None:
-    config = PixelConfig(top_ratio=0.1, bottom_ratio=0.1, left_ratio=0.1, right_ratio=0.1)
+    config = PixelConfig(
+        top_ratio=0.1, bottom_ratio=0.1, left_ratio=0.1, right_ratio=0.1, margins_only=True
+    )
     frame = np.zeros((ROWS, COLS), dtype=np.uint8)
     frame[40:200, 100:300] = anatomy(np.random.default_rng(0))[40:200, 100:300]
     ink = write(frame, (36, 110), "ID 4711")  # between the left margin and the image
@@ -330,3 +339,93 @@ def test_a_broken_templates_file_stops_the_run_before_any_work(
     assert _run(tmp_path, fake_engines[0], "--templates", str(file)) == 2
     assert "templates" in capsys.readouterr().err
     assert not (tmp_path / "out" / "look.dcm").exists()
+
+
+def _big_text(frame: np.ndarray, xy: tuple[int, int], text: str, size: int = 22) -> BBox:
+    """Burn ``text`` in a scalable font (white) into a uint8 frame; return its ink box."""
+    from PIL import ImageFont
+
+    mask = Image.new("L", (frame.shape[1], frame.shape[0]), 0)
+    ImageDraw.Draw(mask).text(xy, text, fill=255, font=ImageFont.load_default(size=size))
+    ink = np.asarray(mask) > 127
+    frame[ink] = 255
+    ys, xs = np.nonzero(ink)
+    return BBox(int(xs.min()), int(ys.min()), int(np.ptp(xs)) + 1, int(np.ptp(ys)) + 1)
+
+
+@needs_rapidocr
+def test_a_name_in_the_middle_of_the_frame_goes_and_clinical_text_there_stays() -> None:
+    from dicomscrub.pixels.ocr import base
+
+    rows, cols = 480, 640
+    frame = np.zeros((rows, cols), dtype=np.uint8)
+    frame[60:420, 80:560] = np.random.default_rng(1).integers(40, 70, (360, 480), np.uint8)
+    name = _big_text(frame, (220, 200), "GARLAND")
+    clinical = _big_text(frame, (220, 280), "5.2 cm")
+    ds = header()
+    ds.Rows, ds.Columns = rows, cols
+    matcher = PhiMatcher.from_header(["GARLAND^JUDY"], ["4471920"], ["20240318"])
+    config = PixelConfig(ocr_engine="rapidocr")  # all-text margins, the middle under phi
+    engine = base.get_engine(config)
+    reader = base.get_engine(PixelConfig(ocr_engine="rapidocr", redact="phi"))
+
+    def search(config: PixelConfig) -> Detection:
+        return detect_phi_boxes(lambda i: frame, ds, 1, config, engine, matcher, reader=reader)
+
+    found = search(config)
+    assert covers(found.boxes, name)
+    assert not any(b.intersection(clinical) for b in found.boxes)
+    origins = {o for b, os in zip(found.boxes, found.origins, strict=True) for o in os}
+    assert {(o.area, o.source) for o in origins} == {("middle", "ocr:rapidocr")}
+    assert not search(PixelConfig(ocr_engine="rapidocr", margins_only=True)).boxes
+
+
+def test_blocks_of_strokes_leave_empty_and_flat_parts_of_the_frame_out() -> None:
+    from dicomscrub.pixels.candidates import stroke_blocks
+
+    frame = np.zeros((ROWS, COLS), dtype=np.uint8)
+    frame[100:200, 100:300] = 90  # a flat banner: no strokes
+    first = write(frame, (10, 10), "ID 4711")
+    second = write(frame, (200, 210), "DOE")
+    searched = np.ones((ROWS, COLS), dtype=bool)
+    blocks = stroke_blocks(frame, searched)
+    assert len(blocks) == 2
+    assert all(any(b.intersection(ink) == ink.area for b in blocks) for ink in (first, second))
+    assert sum(b.area for b in blocks) < 0.1 * ROWS * COLS
+    searched[:, 160:] = False  # strokes outside the searched pixels start no block
+    assert [b for b in stroke_blocks(frame, searched) if b.intersection(second)] == []
+
+
+def test_packed_blocks_get_back_their_own_words_even_when_a_line_spans_two() -> None:
+    from dicomscrub.pixels.candidates import read_blocks
+
+    images = [np.full((30, 120), 255, np.uint8), np.full((50, 80), 255, np.uint8)]
+    images[0][10:20, 10:100] = 0
+    images[1][20:30, 5:60] = 0
+    seen: list[tuple[int, int]] = []
+
+    def one_line_over_everything(canvas: np.ndarray) -> list[OcrWord]:
+        seen.append(canvas.shape)
+        return [OcrWord("x", BBox(0, 0, canvas.shape[1], canvas.shape[0]), 0.9, 0)]
+
+    words = read_blocks(one_line_over_everything, images)
+    assert len(seen) == 1  # both blocks on one canvas
+    # A box that runs over both blocks is cut back to each block's own area.
+    assert [w.box for w in words[0]] == [BBox(0, 0, 120, 30)]
+    assert [w.box for w in words[1]] == [BBox(0, 0, 80, 50)]
+
+
+def test_a_block_too_large_for_one_canvas_is_cut_into_overlapping_pieces() -> None:
+    from dicomscrub.pixels.candidates import MAX_CANVAS_PX, split_box
+
+    box = BBox(10, 20, 1500, 300)
+    pieces = split_box(box, 2, 8)
+    assert len(pieces) > 1
+    assert all((p.width + 16) * 2 <= MAX_CANVAS_PX and (p.height + 16) * 2 <= MAX_CANVAS_PX
+               for p in pieces)  # fmt: skip
+    cover = np.zeros((400, 1600), dtype=bool)
+    for p in pieces:
+        cover[p.y : p.bottom, p.x : p.right] = True
+    assert cover[20:320, 10:1510].all() and cover.sum() == 1500 * 300
+    assert all(a.intersection(b) for a, b in itertools.pairwise(pieces))  # seams overlap
+    assert split_box(BBox(0, 0, 200, 100), 2, 8) == [BBox(0, 0, 200, 100)]

@@ -351,10 +351,13 @@ def test_many_tasks_with_one_crash_lose_no_result(short: bool, cost: object) -> 
     assert sum(reason == CRASH_REASON for _, reason in results) == 1
 
 
+NO_MARGINS = ["--top-ratio", "0", "--bottom-ratio", "0", "--left-ratio", "0", "--right-ratio", "0"]
+
+
 @pytest.mark.parametrize(
     "flags",
     [
-        ["--top-ratio", "0", "--bottom-ratio", "0", "--left-ratio", "0", "--right-ratio", "0"],
+        [*NO_MARGINS, "--margins-only"],
         ["--tesseract-psm", "99"],
     ],
 )

@@ -13,9 +13,10 @@ from dicomscrub.header.keys import ProjectKey
 from dicomscrub.header.pseudonyms import Pseudonymizer
 from dicomscrub.models import BBox
 from dicomscrub.pixels.boxes import expand_boxes, merge_boxes
+from dicomscrub.pixels.candidates import prepare_block
 from dicomscrub.pixels.detect import sample_indices
 from dicomscrub.pixels.phi_policy import PhiMatcher, edit_distance_at_most
-from dicomscrub.pixels.preprocess import prepare_region, upscale_factor
+from dicomscrub.pixels.preprocess import upscale_factor
 from dicomscrub.pixels.roi import margin_regions
 from dicomscrub.terms import date_variants
 
@@ -82,12 +83,13 @@ def test_edit_distance_is_bounded() -> None:
     assert edit_distance_at_most("ABCDEFGH", "ABCDFGH", 1)
 
 
-def test_blank_regions_are_not_sent_to_ocr_and_dark_backgrounds_are_inverted() -> None:
-    assert prepare_region(np.zeros((20, 40), np.uint8), 640, 4) is None
-    assert prepare_region(np.full((20, 40), 90, np.uint8), 640, 4) is None
+def test_blank_blocks_are_not_sent_to_ocr_and_dark_backgrounds_are_inverted() -> None:
+    whole = BBox(0, 0, 40, 20)
+    assert prepare_block(np.zeros((20, 40), np.uint8), whole, 2, 4) is None
+    assert prepare_block(np.full((20, 40), 90, np.uint8), whole, 2, 4) is None
     region = np.zeros((20, 40), np.uint8)
     region[5:8, 5:30] = 255  # a bright stroke on black
-    prepared = prepare_region(region, 640, 4)
+    prepared = prepare_block(region, whole, 2, 4)
     assert prepared is not None and prepared.scale == 2
     assert prepared.image.shape == ((20 + 8) * 2, (40 + 8) * 2)
     assert np.median(prepared.image) == 255  # background turned light, text dark
@@ -101,7 +103,7 @@ def test_text_on_a_banner_or_light_box_reaches_ocr_as_dark_on_white(
     region = np.full((40, 200), background, np.uint8)
     region[0:20, :] = banner  # a coloured banner across the top
     region[8:11, 20:120] = ink  # a stroke of text on the banner
-    prepared = prepare_region(region, 1280, 0)
+    prepared = prepare_block(region, BBox(0, 0, 200, 40), 1, 0)
     assert prepared is not None and prepared.scale == 1
     assert prepared.image[9, 50] < 64  # the stroke is dark
     assert prepared.image[15, 50] > 192 and prepared.image[30, 50] > 192  # banner and bg light

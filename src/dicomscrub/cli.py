@@ -186,8 +186,13 @@ def add_run_arguments(parser: argparse.ArgumentParser) -> None:
     extra.add_argument(
         "--full-frame",
         action="store_true",
-        help="search the whole frame, not only the margins (text over the image; best "
-        "with --redact phi)",
+        help="search the whole frame under the --redact policy (by default the margins "
+        "are, and the middle of the frame is searched under the phi policy)",
+    )
+    extra.add_argument(
+        "--margins-only",
+        action="store_true",
+        help="search the margins only: text in the middle of the frame is not looked for",
     )
     extra.add_argument(
         "--templates",
@@ -274,6 +279,7 @@ def config_from_args(args: argparse.Namespace) -> DeidConfig:
             allow_text=_merged(given.allow_text if given else (), args.allow_text),
             deny_text=_merged(given.deny_text if given else (), args.deny_text),
             full_frame=args.full_frame,
+            margins_only=args.margins_only,
             second_look=not args.no_second_look,
             templates=args.templates,
             tesseract_psm=args.tesseract_psm,

@@ -65,8 +65,11 @@ class PixelConfig:
     #: both matched case-insensitively, deny words also with a misread character or two.
     allow_text: tuple[str, ...] = ()
     deny_text: tuple[str, ...] = ()
-    #: Search the whole frame instead of the margins.
+    #: Search the whole frame under the ``redact`` policy, instead of the margins.
     full_frame: bool = False
+    #: Leave the middle of the frame (what the margins do not cover) unsearched; by
+    #: default it is searched under the ``phi`` policy.
+    margins_only: bool = False
     #: After redaction, search the output's sampled frames again and fail the file if
     #: PHI text is still readable.
     second_look: bool = True
@@ -143,10 +146,12 @@ class DeidConfig:
         for flag, words in (("--allow-text", p.allow_text), ("--deny-text", p.deny_text)):
             if not all(any(c.isalnum() for c in w) for w in words):
                 raise ConfigError(f"each {flag} entry needs at least one letter or digit")
-        if p.enabled and not p.full_frame and not any(r > 0 for r in p.margin_ratios()):
+        margins = any(r > 0 for r in p.margin_ratios())
+        if p.enabled and p.margins_only and not p.full_frame and not margins:
             raise ConfigError(
-                "all four margin ratios are 0, so no text would be searched for; "
-                "give a ratio above 0, or --no-pixels to skip the pixel step on purpose"
+                "all four margin ratios are 0 and --margins-only is given, so no text "
+                "would be searched for; give a ratio above 0, or --no-pixels to skip the "
+                "pixel step on purpose"
             )
         if not 0 <= p.tesseract_psm <= 13:
             raise ConfigError(f"--tesseract-psm must be 0 to 13, got {p.tesseract_psm}")

@@ -214,6 +214,9 @@ def detect_file(task: DetectTask, config: DeidConfig) -> DetectResult:
                 origins=tuple((TEMPLATE_ORIGIN,) for _ in template),
             )
         engine = get_engine(config.pixels)
+        # Text in the middle of the frame is judged under the phi policy: read, not
+        # only found, whatever --redact says for the margins.
+        reader = get_engine(dataclasses.replace(config.pixels, redact="phi"))
         analyzer = line_analyzer(config.pixels, matcher)
         detection = detect_phi_boxes(
             lambda i: read_frame(task.path, ds, i),
@@ -223,6 +226,7 @@ def detect_file(task: DetectTask, config: DeidConfig) -> DetectResult:
             engine,
             analyzer,
             other_frames=lambda indices: iter_frames(task.path, ds, indices),
+            reader=reader,
         )
         return DetectResult(
             task.relpath,

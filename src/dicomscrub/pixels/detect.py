@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import logging
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
@@ -15,23 +14,25 @@ from dicomscrub.config import PixelConfig
 from dicomscrub.models import BBox, BoxOrigin, origins_of
 from dicomscrub.pixels.analyzer import LineAnalyzer
 from dicomscrub.pixels.boxes import expand_boxes, merge_boxes
+from dicomscrub.pixels.candidates import (
+    CONTEXT_PX,
+    Block,
+    prepare_block,
+    read_blocks,
+    split_box,
+    stroke_blocks,
+)
 from dicomscrub.pixels.ocr.base import OcrEngine, OcrWord
 from dicomscrub.pixels.preprocess import (
     MIN_CONTRAST,
     STROKE_WINDOW_PX,
-    Prepared,
-    prepare_region,
+    upscale_factor,
     white_top_hat,
 )
 from dicomscrub.pixels.render import to_display, to_gray
-from dicomscrub.pixels.roi import SearchArea, search_areas, ultrasound_data_regions
+from dicomscrub.pixels.roi import MIDDLE, SearchArea, search_areas, ultrasound_data_regions
 
 log = logging.getLogger(__name__)
-
-#: White rows between stacked regions, and the tallest canvas sent to OCR at once.
-BAND_GAP_PX = 32
-MAX_CANVAS_ROWS = 4000
-
 
 #: Display level from which a pixel counts as overlay ink in the cheap every-frame check
 #: (bright text), and the colourfulness from which a coloured pixel does.
@@ -43,6 +44,9 @@ NEW_INK_PX = 64
 #: Most frames the every-frame check sends to OCR in one file, so that content that
 #: keeps changing (anatomy in the searched area) cannot make a cine cost a read per frame.
 MAX_EXTRA_READS = 16
+#: A block of strokes larger than this share of the frame is texture (ultrasound speckle,
+#: a noisy background) with or without text in it: it is read at its own scale.
+BIG_BLOCK_SHARE = 0.1
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,22 +81,28 @@ def detect_phi_boxes(
     analyzer: LineAnalyzer,
     *,
     other_frames: Callable[[Sequence[int]], Iterable[np.ndarray]] | None = None,
+    reader: OcrEngine | None = None,
 ) -> Detection:
-    """OCR the searched areas of sampled frames and return merged, expanded PHI boxes.
+    """OCR the text blocks of sampled frames and return merged, expanded PHI boxes.
 
-    ``frame_at(i)`` decodes frame ``i`` only. Identical regions (a static overlay on a
+    ``frame_at(i)`` decodes frame ``i`` only. Identical blocks (a static overlay on a
     cine) are read once. With ``other_frames(indices)`` (decoding those frames in order),
     every frame that was not sampled is checked cheaply too: a frame whose overlay shows
     ink that no frame read so far had, outside the boxes found so far, is read as well.
     So the cost follows the number of distinct overlays, not the number of frames.
-    ``analyzer`` decides which lines hold PHI under ``--redact phi``.
+    ``analyzer`` decides which lines hold PHI where the ``phi`` policy applies; blocks
+    that need that decision are read with ``reader`` (default: ``engine``), the others
+    with ``engine``, which may only find lines.
     """
     rows, cols = int(ds.Rows), int(ds.Columns)
-    search = _Search(search_areas(ds, rows, cols, config), config, engine, analyzer, rows, cols)
+    areas = search_areas(ds, rows, cols, config)
+    search = _Search(areas, config, engine, reader or engine, analyzer, rows, cols)
     sampled = sample_indices(num_frames, config.samples)
-    # Anatomy moves inside the ultrasound data regions: whether a later frame shows new
-    # text is judged outside them (the first sample is read whole).
+    # Anatomy moves inside the ultrasound data regions and in the middle of the frame:
+    # whether a later frame shows new text is judged outside them (a frame that is read
+    # is read whole).
     search.ignore_regions(ultrasound_data_regions(ds, rows, cols))
+    search.ignore_regions([a.box for a in areas if a.kind == MIDDLE])
     for number, index in enumerate(sampled):
         display = to_display(frame_at(index), ds)
         # The first sample is read; the others when they show strokes it did not have.
@@ -116,20 +126,43 @@ def detect_phi_boxes(
     return search.result(checked)
 
 
+@dataclass(frozen=True, slots=True)
+class _Queued:
+    """A block waiting to be read: which frame, under what policy, in which area."""
+
+    block: Block
+    index: int
+    kind: str
+    policy: str
+    #: The frame the block is cut from (kept for proposals, looked at again closely).
+    display: np.ndarray
+
+
 class _Search:
-    """The state of one file's search: regions read, boxes found, ink seen."""
+    """The state of one file's search: blocks read, boxes found, ink seen."""
 
     def __init__(
         self,
         areas: list[SearchArea],
         config: PixelConfig,
         engine: OcrEngine,
+        reader: OcrEngine,
         analyzer: LineAnalyzer,
         rows: int,
         cols: int,
     ) -> None:
-        self.areas, self.config, self.engine, self.analyzer = areas, config, engine, analyzer
+        self.areas, self.config, self.analyzer = areas, config, analyzer
+        self.engine, self.reader = engine, reader
         self.rows, self.cols = rows, cols
+        self.scale = upscale_factor(cols)
+        self.searched = np.zeros((rows, cols), dtype=bool)
+        #: Pixels of the areas under the ``all-text`` policy.
+        self.all_text = np.zeros((rows, cols), dtype=bool)
+        for area in areas:
+            b = area.box
+            self.searched[b.y : b.bottom, b.x : b.right] = True
+            if area.policy == "all-text":
+                self.all_text[b.y : b.bottom, b.x : b.right] = True
         self.found: list[tuple[BBox, BoxOrigin]] = []
         self.seen: set[bytes] = set()
         self.ink = [np.zeros((a.box.height, a.box.width), dtype=bool) for a in areas]
@@ -137,12 +170,14 @@ class _Search:
         self.last_ink: list[np.ndarray | None] = [None for _ in areas]
         self.ignored = np.zeros((rows, cols), dtype=bool)
         self.covered = np.zeros((rows, cols), dtype=bool)
-        self.pending: list[tuple[SearchArea, Prepared, int]] = []
+        self.pending: list[_Queued] = []
+        self.proposals: list[_Queued] = []
+        self.propose: Callable[[np.ndarray], list[BBox]] | None = getattr(engine, "propose", None)
         self.rule_counts: dict[str, int] = defaultdict(int)
         self.frames = self.regions = self.words = 0
 
     def add(self, index: int, display: np.ndarray) -> None:
-        """Queue the new-looking regions of one frame for reading."""
+        """Queue the new-looking blocks of one frame for reading."""
         self.frames += 1
         for number, area in enumerate(self.areas):
             crop = _crop(display, area.box)
@@ -150,33 +185,102 @@ class _Search:
             self.ink[number] |= ink
             self.last_ink[number] = ink
             self.strokes[number] |= stroke_mask(crop)
-            digest = hashlib.blake2b(crop.tobytes(), digest_size=16).digest()
-            if digest in self.seen:
+        big = BIG_BLOCK_SHARE * self.rows * self.cols
+        for box in stroke_blocks(to_gray(display), self.searched):
+            if box.area > big and self.propose is not None:
+                # Texture (speckle, a noisy ground): found leniently at its own scale
+                # first, then only where lines may be, looked at closely.
+                self._queue(index, display, box, 1, self.proposals)
+            else:
+                self._queue(index, display, box, self.scale, self.pending)
+
+    def _queue(
+        self, index: int, display: np.ndarray, box: BBox, scale: int, queue: list[_Queued]
+    ) -> None:
+        padding = self.config.padding_px
+        for piece in split_box(box, scale, padding):
+            block = prepare_block(display, piece, scale, padding)
+            if block is None or block.digest in self.seen:
                 continue
-            self.seen.add(digest)
-            prepared = prepare_region(crop, self.cols, self.config.padding_px)
-            if prepared is not None:
-                self.pending.append((area, prepared, index))
+            self.seen.add(block.digest)
+            policy = "all-text" if self._all_text(piece) else "phi"
+            queue.append(_Queued(block, index, self._kind(piece), policy, display))
+
+    def _all_text(self, box: BBox) -> bool:
+        """Whether ``box`` lies wholly under the ``all-text`` policy."""
+        return bool(self.all_text[box.y : box.bottom, box.x : box.right].all())
+
+    def _kind(self, box: BBox) -> str:
+        """The kind of the area that holds most of ``box``."""
+        best = max(self.areas, key=lambda a: a.box.intersection(box))
+        return best.kind
 
     def read(self) -> None:
-        """OCR the queued regions and keep the lines that go."""
-        bands, self.pending = self.pending, []
-        self.regions += len(bands)
-        if not bands:
+        """OCR the queued blocks and keep the lines that go: blocks wholly under the
+        ``all-text`` policy are read by the engine, the others by the reader (a line of
+        such a block goes under ``all-text`` if it touches an area of that policy)."""
+        proposals, self.proposals = self.proposals, []
+        if proposals and self.propose is not None:
+            self.regions += len(proposals)
+            propose = self.propose
+            found = read_blocks(
+                lambda img: [OcrWord("", b, 1.0, n) for n, b in enumerate(propose(img))],
+                [q.block.image for q in proposals],
+            )
+            for q, words in zip(proposals, found, strict=True):
+                for word in words:
+                    box = _to_source(word.box, q.block.box, q.block.scale, q.block.padding_px)
+                    grow = max(CONTEXT_PX, box.height // 2)
+                    box = box.expanded(grow, self.rows, self.cols)
+                    self._queue(q.index, q.display, box, self.scale, self.pending)
+        queued, self.pending = self.pending, []
+        self.regions += len(queued)
+        if not queued:
             return
-        source = f"ocr:{self.engine.name}"
-        texts = read_stacked(self.engine, [p.image for _, p, _ in bands])
-        for (area, prepared, index), words in zip(bands, texts, strict=True):
-            self.words += len(words)
-            lines = text_lines(words, self.analyzer, self.config.min_confidence, self.config.redact)
-            for box, rule, confidence in lines:
-                self.rule_counts[rule] += 1
-                found = _to_source(box, area.box, prepared.scale, prepared.padding_px)
+        for policy, engine in (("all-text", self.engine), ("phi", self.reader)):
+            group = [q for q in queued if q.policy == policy]
+            if not group:
+                continue
+            texts = read_blocks(engine.read_words, [q.block.image for q in group])
+            for q, words in zip(group, texts, strict=True):
+                self._keep_lines(q, words)
+
+    def _keep_lines(self, q: _Queued, words: list[OcrWord]) -> None:
+        self.words += len(words)
+        block = q.block
+        source = f"ocr:{self.reader.name if q.policy == 'phi' else self.engine.name}"
+        if q.policy == "phi":
+            # A line that reaches into an all-text area goes as in that area.
+            by_line: dict[int, list[OcrWord]] = defaultdict(list)
+            for word in words:
+                by_line[word.line].append(word)
+            split: dict[str, list[OcrWord]] = {"all-text": [], "phi": []}
+            for line_words in by_line.values():
+                box = line_words[0].box
+                for word in line_words[1:]:
+                    box = box.union(word.box)
+                found = _to_source(box, block.box, block.scale, block.padding_px)
                 found = found.clipped(self.rows, self.cols)
-                origin = BoxOrigin(source, area.kind, rule, confidence, index)
-                self.found.append((found, origin))
-                grown = found.expanded(self.config.expand_px, self.rows, self.cols)
-                self.covered[grown.y : grown.bottom, grown.x : grown.right] = True
+                where = (slice(found.y, found.bottom), slice(found.x, found.right))
+                if not self.searched[where].any():
+                    continue  # found around a block, outside every searched area
+                split["all-text" if self.all_text[where].any() else "phi"].extend(line_words)
+            lines = [
+                line
+                for policy, group in split.items()
+                if group
+                for line in text_lines(group, self.analyzer, self.config.min_confidence, policy)
+            ]
+        else:
+            lines = text_lines(words, self.analyzer, self.config.min_confidence, "all-text")
+        for box, rule, confidence in lines:
+            self.rule_counts[rule] += 1
+            found = _to_source(box, block.box, block.scale, block.padding_px)
+            found = found.clipped(self.rows, self.cols)
+            origin = BoxOrigin(source, q.kind, rule, confidence, q.index)
+            self.found.append((found, origin))
+            grown = found.expanded(self.config.expand_px, self.rows, self.cols)
+            self.covered[grown.y : grown.bottom, grown.x : grown.right] = True
 
     def ignore_regions(self, regions: list[BBox]) -> None:
         """Leave these regions (ultrasound data regions, where the anatomy moves) out of
@@ -244,7 +348,7 @@ def _crop(display: np.ndarray, box: BBox) -> np.ndarray:
 
 def stroke_mask(crop: np.ndarray) -> np.ndarray:
     """Thin detail with at least the contrast OCR needs, on the crop turned so that its
-    background is dark (as :func:`prepare_region` sees it)."""
+    background is dark (as :func:`~dicomscrub.pixels.candidates.prepare_block` sees it)."""
     gray = to_gray(crop)
     if gray.size == 0:
         return np.zeros(gray.shape, dtype=bool)
@@ -263,41 +367,6 @@ def overlay_ink(crop: np.ndarray) -> np.ndarray:
     top = np.maximum(np.maximum(r, g), b)
     bottom = np.minimum(np.minimum(r, g), b)
     return np.asarray((top >= INK_LEVEL) | (top - bottom >= INK_CHROMA))
-
-
-def read_stacked(engine: OcrEngine, images: Sequence[np.ndarray]) -> list[list[OcrWord]]:
-    """OCR many regions with few engine calls: stack them top to bottom on one white
-    canvas (up to ``MAX_CANVAS_ROWS`` rows), then hand each region back its own words in
-    its own coordinates. Regions sit in separate bands with a white gap between them, so
-    no line can join text of two regions.
-    """
-    out: list[list[OcrWord]] = [[] for _ in images]
-    start = 0
-    while start < len(images):
-        stop, height = start, 0
-        while stop < len(images) and (
-            stop == start or height + images[stop].shape[0] + BAND_GAP_PX <= MAX_CANVAS_ROWS
-        ):
-            height += images[stop].shape[0] + BAND_GAP_PX
-            stop += 1
-        width = max(img.shape[1] for img in images[start:stop])
-        canvas = np.full((height, width), 255, dtype=np.uint8)
-        tops = []
-        y = 0
-        for img in images[start:stop]:
-            canvas[y : y + img.shape[0], : img.shape[1]] = img
-            tops.append(y)
-            y += img.shape[0] + BAND_GAP_PX
-        for word in engine.read_words(canvas):
-            centre = word.box.y + word.box.height / 2
-            band = max(i for i, top in enumerate(tops) if top <= centre) if centre >= 0 else 0
-            top = tops[band]
-            img = images[start + band]
-            box = BBox(word.box.x, word.box.y - top, word.box.width, word.box.height)
-            box = box.clipped(img.shape[0], img.shape[1])
-            out[start + band].append(OcrWord(word.text, box, word.confidence, word.line))
-        start = stop
-    return out
 
 
 def text_lines(

@@ -1,5 +1,10 @@
-"""The regions searched for text: the margins, or the whole frame, and on ultrasound
-everything outside the image's data regions."""
+"""The regions searched for text, and how what is found in each is judged.
+
+The margins (or the whole frame, ``--full-frame``) and, on ultrasound, everything
+outside the image's data regions, are searched under the ``--redact`` policy. The rest of
+the frame (the middle: anatomy, and text written over it) is searched under the ``phi``
+policy, so that a name in the middle of an image goes while the clinical annotations
+there stay; ``--margins-only`` leaves it out."""
 
 from __future__ import annotations
 
@@ -13,16 +18,19 @@ from dicomscrub.models import BBox
 
 #: Where a searched region comes from, as the sidecar's box provenance names it.
 MARGINS, FULL_FRAME, OUTSIDE_US_REGIONS = "margins", "full frame", "outside ultrasound regions"
+MIDDLE = "middle"
 #: Pieces of the area outside the ultrasound data regions thinner than this hold no text.
 MIN_AREA_SIDE_PX = 6
 
 
 @dataclass(frozen=True, slots=True)
 class SearchArea:
-    """One rectangle to search and why it is searched."""
+    """One rectangle to search, why it is searched, and the policy its lines are judged
+    by (``all-text`` or ``phi``)."""
 
     box: BBox
     kind: str
+    policy: str
 
 
 def margin_regions(
@@ -65,17 +73,34 @@ def search_regions(rows: int, cols: int, config: PixelConfig) -> list[BBox]:
 def search_areas(ds: Dataset, rows: int, cols: int, config: PixelConfig) -> list[SearchArea]:
     """Every area to search on one frame: the margins (or the whole frame), plus, on
     ultrasound images that declare their data regions (SequenceOfUltrasoundRegions),
-    everything outside those regions, where only annotations can be."""
+    everything outside those regions, where only annotations can be; all of them under
+    the ``--redact`` policy. Then, unless ``--margins-only``, the rest of the frame
+    under the ``phi`` policy."""
+    policy = config.redact
     kind = FULL_FRAME if config.full_frame else MARGINS
-    areas = [SearchArea(box, kind) for box in search_regions(rows, cols, config)]
+    areas = [SearchArea(box, kind, policy) for box in search_regions(rows, cols, config)]
     if config.full_frame:
         return areas
     data = ultrasound_data_regions(ds, rows, cols)
     if data:
         for box in outside(data, rows, cols):
             if not any(_holds(a.box, box) for a in areas):
-                areas.append(SearchArea(box, OUTSIDE_US_REGIONS))
+                areas.append(SearchArea(box, OUTSIDE_US_REGIONS, policy))
+    if not config.margins_only:
+        middle = middle_region(rows, cols, config)
+        if middle is not None:
+            areas.append(SearchArea(middle, MIDDLE, "phi"))
     return areas
+
+
+def middle_region(rows: int, cols: int, config: PixelConfig) -> BBox | None:
+    """The part of the frame the margins leave (``None`` when they cover it all)."""
+    top, bottom, left, right = config.margin_ratios()
+    y0, y1 = round(rows * top), rows - round(rows * bottom)
+    x0, x1 = round(cols * left), cols - round(cols * right)
+    if y1 <= y0 or x1 <= x0:
+        return None
+    return BBox(x0, y0, x1 - x0, y1 - y0)
 
 
 def ultrasound_data_regions(ds: Dataset, rows: int, cols: int) -> list[BBox]:

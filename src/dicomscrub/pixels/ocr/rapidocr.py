@@ -50,6 +50,12 @@ def _model() -> Any:
     )
 
 
+#: The detector's mean line score from which a line is found (its default), and the
+#: weaker score from which a line is worth a closer look.
+BOX_SCORE = 0.5
+PROPOSAL_SCORE = 0.25
+
+
 class RapidOcrEngine:
     """Line boxes and text from PP-OCR; confidences are the recogniser's scores.
 
@@ -68,16 +74,30 @@ class RapidOcrEngine:
             raise ValueError("the OCR input is one 8-bit grey image")
         pixels = np.ascontiguousarray(image)
         if not self.recognise:
-            found, _ = _model()(pixels, use_cls=False, use_rec=False)
             return [
-                OcrWord("", _outward(points), 1.0, line) for line, points in enumerate(found or ())
+                OcrWord("", box, 1.0, line) for line, box in enumerate(_lines(pixels, BOX_SCORE))
             ]
-        result, _ = _model()(pixels, use_cls=False)
+        result, _ = _model()(pixels, use_cls=False, **_settings(BOX_SCORE))
         words: list[OcrWord] = []
         for line, (points, text, score) in enumerate(result or ()):
             confidence = max(0.0, min(1.0, float(score)))
             words.extend(_split_line(str(text), _outward(points), confidence, line))
         return words
+
+    def propose(self, image: np.ndarray) -> list[BBox]:
+        """Where lines may be, found leniently (a weaker line score is enough), for a
+        closer look at a larger scale: the cheap first pass over large textured areas."""
+        return _lines(np.ascontiguousarray(image), PROPOSAL_SCORE)
+
+
+def _settings(box_score: float) -> dict[str, float]:
+    # RapidOCR keeps these on the shared model between calls: every call sets them all.
+    return {"box_thresh": box_score, "unclip_ratio": 1.6, "text_score": 0.0}
+
+
+def _lines(pixels: np.ndarray, box_score: float) -> list[BBox]:
+    found, _ = _model()(pixels, use_cls=False, use_rec=False, **_settings(box_score))
+    return [_outward(points) for points in found or ()]
 
 
 def _outward(points: Any) -> BBox:

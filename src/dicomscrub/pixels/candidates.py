@@ -1,0 +1,199 @@
+"""Where text can be on a frame: blocks of strokes, cut out, scaled and packed for OCR.
+
+A text detector's cost grows with the pixels it is given, and most of a searched area is
+empty margin, flat banner or anatomy. So each frame is first reduced to its strokes:
+thin detail brighter than its surroundings (a white top-hat) or darker (a black
+top-hat), at least ``MIN_CONTRAST`` levels of 255. Strokes close together are joined
+into blocks (a glyph, a word, a few lines), and only the blocks, with a little context
+around them, go to the engine: each prepared as the whole region used to be (its text
+made the bright part by its own background, stretched, inverted to dark on white,
+upscaled for small images), then packed on a few canvases, so that one engine call reads
+many blocks. The words found on a canvas are handed back to the block they lie in, in
+the block's own source pixels.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+from dicomscrub.models import BBox
+from dicomscrub.pixels.ocr.base import OcrWord
+from dicomscrub.pixels.preprocess import (
+    MIN_CONTRAST,
+    black_top_hat,
+    white_top_hat,
+)
+from dicomscrub.pixels.render import to_gray
+
+#: How far apart strokes may be (source pixels, across and down) and still be one block:
+#: the gap between two words of a line, and between two lines of a paragraph.
+JOIN_COLS_PX = 12
+JOIN_ROWS_PX = 4
+#: Context around a block (source pixels): the detector needs some background.
+CONTEXT_PX = 6
+#: A block with fewer stroke pixels is a dot of noise, not a glyph.
+MIN_BLOCK_INK_PX = 6
+#: The largest canvas side the engine gets (the PP-OCR detector is set to scale larger
+#: images down, which would shrink small text), and the white gap between blocks on it.
+MAX_CANVAS_PX = 2048
+GAP_PX = 24
+
+
+@dataclass(frozen=True, slots=True)
+class Block:
+    """A block of strokes ready for OCR.
+
+    ``box`` is where it sits in the frame (source pixels, context included), ``image``
+    the engine's input for it (dark text on white, ``padding_px`` of white around it,
+    then ``scale`` times larger), ``digest``
+    a hash of the frame's pixels under ``box`` (the same block on another frame of a
+    cine need not be read again).
+    """
+
+    box: BBox
+    image: np.ndarray
+    scale: int
+    padding_px: int
+    digest: bytes
+
+
+def stroke_blocks(gray: np.ndarray, searched: np.ndarray) -> list[BBox]:
+    """The boxes (context included, clipped to the frame) of the blocks of strokes that
+    touch the ``searched`` pixels of an 8-bit grey frame.
+
+    A block may cross from one area into the next (a line that runs on out of a margin
+    is one block), and its box may take in pixels no area searches (texture all round
+    the margins): lines found there are the caller's to drop.
+    """
+    strokes = (white_top_hat(gray) >= MIN_CONTRAST) | (black_top_hat(gray) >= MIN_CONTRAST)
+    strokes &= searched
+    if not strokes.any():
+        return []
+    kernel = cv2.getStructuringElement(cv2.MORPH_RECT, (2 * JOIN_COLS_PX + 1, 2 * JOIN_ROWS_PX + 1))
+    joined = cv2.dilate(strokes.view(np.uint8), kernel)
+    count, labels, stats, _ = cv2.connectedComponentsWithStats(joined, connectivity=8)
+    if count <= 1:
+        return []
+    ink = np.bincount(labels[strokes], minlength=count)
+    rows, cols = gray.shape
+    boxes = []
+    for label in range(1, count):
+        if ink[label] < MIN_BLOCK_INK_PX:
+            continue
+        x, y, w, h = (int(v) for v in stats[label, :4])
+        # The dilation already reaches JOIN_*_PX beyond the strokes; add the context.
+        box = BBox(x - CONTEXT_PX, y - CONTEXT_PX, w + 2 * CONTEXT_PX, h + 2 * CONTEXT_PX)
+        boxes.append(box.clipped(rows, cols))
+    return boxes
+
+
+def prepare_block(display: np.ndarray, box: BBox, scale: int, padding_px: int) -> Block | None:
+    """The engine's input for one block of an 8-bit frame, or ``None`` when its strokes
+    are too faint (the block's own background decides which polarity is the text),
+    with ``padding_px`` of white around it, then upscaled ``scale`` times (less if the
+    block would not fit a canvas)."""
+    crop = display[box.y : box.bottom, box.x : box.right]
+    gray = to_gray(crop)
+    if gray.size == 0:
+        return None
+    digest = hashlib.blake2b(np.ascontiguousarray(crop).tobytes(), digest_size=16)
+    digest.update(f"{box.x},{box.y},{box.width},{box.height}".encode())
+    if float(np.median(gray)) >= 128.0:
+        gray = 255 - gray  # light background: make the text the bright part
+    strokes = white_top_hat(gray)
+    peak = int(strokes.max())
+    if peak < MIN_CONTRAST:
+        return None
+    text = 255 - (strokes.astype(np.uint16) * 255 // peak).astype(np.uint8)
+    if padding_px > 0:
+        text = np.pad(text, padding_px, mode="constant", constant_values=255)
+    scale = max(1, min(scale, MAX_CANVAS_PX // max(text.shape)))
+    if scale > 1:
+        h, w = text.shape
+        text = np.asarray(
+            cv2.resize(text, (w * scale, h * scale), interpolation=cv2.INTER_CUBIC), np.uint8
+        )
+    return Block(box, text, scale, padding_px, digest.digest())
+
+
+def split_box(box: BBox, scale: int, padding_px: int) -> list[BBox]:
+    """Pieces of ``box`` whose padded, scaled sides fit a canvas, overlapping by a
+    quarter of a piece so that a line cut by one seam is whole in the next piece (one
+    piece when it fits already)."""
+    side = MAX_CANVAS_PX // scale - 2 * padding_px
+    if box.width <= side and box.height <= side:
+        return [box]
+    step = side * 3 // 4
+
+    def starts(begin: int, length: int) -> list[int]:
+        if length <= side:
+            return [begin]
+        out = list(range(begin, begin + length - side, step))
+        return [*out, begin + length - side]
+
+    return [
+        BBox(x, y, min(side, box.right - x), min(side, box.bottom - y))
+        for y in starts(box.y, box.height)
+        for x in starts(box.x, box.width)
+    ]
+
+
+def read_blocks(
+    read: Callable[[np.ndarray], list[OcrWord]], images: Sequence[np.ndarray]
+) -> list[list[OcrWord]]:
+    """OCR many block images with few calls of ``read`` and hand each its own words.
+
+    Blocks are packed on white canvases of at most ``MAX_CANVAS_PX`` a side, in shelves
+    (tallest first, left to right), ``GAP_PX`` apart. A word is given to every block its
+    box overlaps, clipped to that block, so even a line the engine joined across a gap
+    is split back into the blocks it came from; its line number is kept, and words of
+    one block share a line number only when the engine put them on one line.
+    """
+    out: list[list[OcrWord]] = [[] for _ in images]
+    order = sorted(range(len(images)), key=lambda i: -images[i].shape[0])
+    width = min(MAX_CANVAS_PX, max((img.shape[1] for img in images), default=0))
+    width = max(width, min(MAX_CANVAS_PX, 1024))
+    pending: list[tuple[int, int, int]] = []  # (block, x, y) on the canvas being filled
+    x = y = shelf = 0
+    for index in order:
+        h, w = images[index].shape
+        if x and x + w > width:  # next shelf
+            x, y, shelf = 0, y + shelf + GAP_PX, 0
+        if pending and y + h > MAX_CANVAS_PX:  # next canvas
+            _read_canvas(read, images, pending, width, out)
+            pending, x, y, shelf = [], 0, 0, 0
+        pending.append((index, x, y))
+        x += w + GAP_PX
+        shelf = max(shelf, h)
+    if pending:
+        _read_canvas(read, images, pending, width, out)
+    return out
+
+
+def _read_canvas(
+    read: Callable[[np.ndarray], list[OcrWord]],
+    images: Sequence[np.ndarray],
+    placed: list[tuple[int, int, int]],
+    width: int,
+    out: list[list[OcrWord]],
+) -> None:
+    height = max(y + images[i].shape[0] for i, _, y in placed)
+    canvas = np.full((height, width), 255, dtype=np.uint8)
+    spots = []
+    for index, x, y in placed:
+        h, w = images[index].shape
+        canvas[y : y + h, x : x + w] = images[index]
+        spots.append((index, BBox(x, y, w, h)))
+    for word in read(canvas):
+        for index, spot in spots:
+            if not word.box.intersection(spot):
+                continue
+            x0, y0 = max(word.box.x, spot.x), max(word.box.y, spot.y)
+            x1, y1 = min(word.box.right, spot.right), min(word.box.bottom, spot.bottom)
+            box = BBox(x0 - spot.x, y0 - spot.y, x1 - x0, y1 - y0)
+            out[index].append(OcrWord(word.text, box, word.confidence, word.line))
