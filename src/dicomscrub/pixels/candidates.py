@@ -28,7 +28,7 @@ from dicomscrub.pixels.preprocess import (
     black_top_hat,
     white_top_hat,
 )
-from dicomscrub.pixels.render import to_gray
+from dicomscrub.pixels.render import to_dark_gray, to_gray
 
 #: How far apart strokes may be (source pixels, across and down) and still be one block:
 #: the gap between two words of a line, and between two lines of a paragraph.
@@ -62,15 +62,17 @@ class Block:
     digest: bytes
 
 
-def stroke_blocks(gray: np.ndarray, searched: np.ndarray) -> list[BBox]:
+def stroke_blocks(display: np.ndarray, searched: np.ndarray) -> list[BBox]:
     """The boxes (context included, clipped to the frame) of the blocks of strokes that
-    touch the ``searched`` pixels of an 8-bit grey frame.
+    touch the ``searched`` pixels of an 8-bit frame (grey or RGB): bright strokes in its
+    brightest channel, dark strokes in its darkest.
 
     A block may cross from one area into the next (a line that runs on out of a margin
     is one block), and its box may take in pixels no area searches (texture all round
     the margins): lines found there are the caller's to drop.
     """
-    strokes = (white_top_hat(gray) >= MIN_CONTRAST) | (black_top_hat(gray) >= MIN_CONTRAST)
+    strokes = white_top_hat(to_gray(display)) >= MIN_CONTRAST
+    strokes |= black_top_hat(to_dark_gray(display)) >= MIN_CONTRAST
     strokes &= searched
     if not strokes.any():
         return []
@@ -80,7 +82,7 @@ def stroke_blocks(gray: np.ndarray, searched: np.ndarray) -> list[BBox]:
     if count <= 1:
         return []
     ink = np.bincount(labels[strokes], minlength=count)
-    rows, cols = gray.shape
+    rows, cols = searched.shape
     boxes = []
     for label in range(1, count):
         if ink[label] < MIN_BLOCK_INK_PX:
@@ -104,7 +106,8 @@ def prepare_block(display: np.ndarray, box: BBox, scale: int, padding_px: int) -
     digest = hashlib.blake2b(np.ascontiguousarray(crop).tobytes(), digest_size=16)
     digest.update(f"{box.x},{box.y},{box.width},{box.height}".encode())
     if float(np.median(gray)) >= 128.0:
-        gray = 255 - gray  # light background: make the text the bright part
+        # Light background: make the text the bright part, from the darkest channel.
+        gray = 255 - to_dark_gray(crop)
     strokes = white_top_hat(gray)
     peak = int(strokes.max())
     if peak < MIN_CONTRAST:

@@ -29,7 +29,7 @@ from dicomscrub.pixels.preprocess import (
     upscale_factor,
     white_top_hat,
 )
-from dicomscrub.pixels.render import to_display, to_gray
+from dicomscrub.pixels.render import to_dark_gray, to_display, to_gray
 from dicomscrub.pixels.roi import MIDDLE, SearchArea, search_areas, ultrasound_data_regions
 
 log = logging.getLogger(__name__)
@@ -186,7 +186,7 @@ class _Search:
             self.last_ink[number] = ink
             self.strokes[number] |= stroke_mask(crop)
         big = BIG_BLOCK_SHARE * self.rows * self.cols
-        for box in stroke_blocks(to_gray(display), self.searched):
+        for box in stroke_blocks(display, self.searched):
             if box.area > big and self.propose is not None:
                 # Texture (speckle, a noisy ground): found leniently at its own scale
                 # first, then only where lines may be, looked at closely.
@@ -218,7 +218,7 @@ class _Search:
     def read(self) -> None:
         """OCR the queued blocks and keep the lines that go: blocks wholly under the
         ``all-text`` policy are read by the engine, the others by the reader (a line of
-        such a block goes under ``all-text`` if it touches an area of that policy)."""
+        such a block goes under ``all-text`` if it lies mostly in an area of that policy)."""
         proposals, self.proposals = self.proposals, []
         if proposals and self.propose is not None:
             self.regions += len(proposals)
@@ -230,8 +230,10 @@ class _Search:
             for q, words in zip(proposals, found, strict=True):
                 for word in words:
                     box = _to_source(word.box, q.block.box, q.block.scale, q.block.padding_px)
-                    grow = max(CONTEXT_PX, box.height // 2)
-                    box = box.expanded(grow, self.rows, self.cols)
+                    # A line found at a small scale may be found short: look along it.
+                    across, down = max(CONTEXT_PX, 3 * box.height), max(CONTEXT_PX, box.height // 2)
+                    box = BBox(box.x - across, box.y - down, box.width + 2 * across,
+                               box.height + 2 * down).clipped(self.rows, self.cols)  # fmt: skip
                     self._queue(q.index, q.display, box, self.scale, self.pending)
         queued, self.pending = self.pending, []
         self.regions += len(queued)
@@ -250,7 +252,7 @@ class _Search:
         block = q.block
         source = f"ocr:{self.reader.name if q.policy == 'phi' else self.engine.name}"
         if q.policy == "phi":
-            # A line that reaches into an all-text area goes as in that area.
+            # A line that lies mostly in an all-text area goes as in that area.
             by_line: dict[int, list[OcrWord]] = defaultdict(list)
             for word in words:
                 by_line[word.line].append(word)
@@ -264,7 +266,9 @@ class _Search:
                 where = (slice(found.y, found.bottom), slice(found.x, found.right))
                 if not self.searched[where].any():
                     continue  # found around a block, outside every searched area
-                split["all-text" if self.all_text[where].any() else "phi"].extend(line_words)
+                # Mostly in an all-text area: a line that runs on out of a margin.
+                margin = 2 * int(np.count_nonzero(self.all_text[where])) >= found.area
+                split["all-text" if margin else "phi"].extend(line_words)
             lines = [
                 line
                 for policy, group in split.items()
@@ -353,7 +357,7 @@ def stroke_mask(crop: np.ndarray) -> np.ndarray:
     if gray.size == 0:
         return np.zeros(gray.shape, dtype=bool)
     if float(np.median(gray)) >= 128.0:
-        gray = 255 - gray
+        gray = 255 - to_dark_gray(crop)
     return np.asarray(white_top_hat(gray, STROKE_WINDOW_PX) >= MIN_CONTRAST)
 
 

@@ -54,6 +54,15 @@ def to_gray(img: np.ndarray) -> np.ndarray:
     return img
 
 
+def to_dark_gray(img: np.ndarray) -> np.ndarray:
+    """Collapse colour to one channel by the darkest channel, so coloured text on a light
+    ground stays dark (red on light grey is nearly as bright as the grey in its red
+    channel, and far darker in the others)."""
+    if img.ndim == 3:
+        return np.asarray(img.min(axis=2))
+    return img
+
+
 def thumbnail_rgb(img: np.ndarray, max_px: int) -> tuple[np.ndarray, float]:
     """Downscale an 8-bit image (nearest neighbour) to fit ``max_px``; return RGB and scale."""
     rows, cols = img.shape[:2]
