@@ -429,3 +429,17 @@ def test_a_block_too_large_for_one_canvas_is_cut_into_overlapping_pieces() -> No
     assert cover[20:320, 10:1510].all() and cover.sum() == 1500 * 300
     assert all(a.intersection(b) for a, b in itertools.pairwise(pieces))  # seams overlap
     assert split_box(BBox(0, 0, 200, 100), 2, 8) == [BBox(0, 0, 200, 100)]
+
+
+def test_red_text_on_a_light_grey_ground_is_a_block_of_strokes() -> None:
+    from dicomscrub.pixels.candidates import prepare_block, stroke_blocks
+
+    frame = np.full((ROWS, COLS, 3), 238, dtype=np.uint8)
+    mask = np.zeros((ROWS, COLS), dtype=np.uint8)
+    ink = write(mask, (40, 100), "DOB 29.03.1989")
+    frame[mask > 0] = (220, 40, 40)  # as bright as the ground in its red channel
+    blocks = stroke_blocks(frame, np.ones((ROWS, COLS), dtype=bool))
+    assert [b for b in blocks if b.intersection(ink) == ink.area]
+    block = prepare_block(frame, blocks[0], 1, 0)
+    assert block is not None
+    assert int(block.image.min()) < 64 and float(np.median(block.image)) > 192  # dark on white
