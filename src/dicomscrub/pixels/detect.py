@@ -47,6 +47,8 @@ MAX_EXTRA_READS = 16
 #: A block of strokes larger than this share of the frame is texture (ultrasound speckle,
 #: a noisy background) with or without text in it: it is read at its own scale.
 BIG_BLOCK_SHARE = 0.1
+#: The mean recognition score from which a line found in texture counts as text.
+TEXTURE_MIN_SCORE = 0.5
 
 
 @dataclass(frozen=True, slots=True)
@@ -136,6 +138,8 @@ class _Queued:
     policy: str
     #: The frame the block is cut from (kept for proposals, looked at again closely).
     display: np.ndarray
+    #: Cut from texture where a line may be: its lines go only if they read as text.
+    textured: bool = False
 
 
 class _Search:
@@ -195,7 +199,14 @@ class _Search:
                 self._queue(index, display, box, self.scale, self.pending)
 
     def _queue(
-        self, index: int, display: np.ndarray, box: BBox, scale: int, queue: list[_Queued]
+        self,
+        index: int,
+        display: np.ndarray,
+        box: BBox,
+        scale: int,
+        queue: list[_Queued],
+        *,
+        textured: bool = False,
     ) -> None:
         padding = self.config.padding_px
         for piece in split_box(box, scale, padding):
@@ -204,7 +215,7 @@ class _Search:
                 continue
             self.seen.add(block.digest)
             policy = "all-text" if self._all_text(piece) else "phi"
-            queue.append(_Queued(block, index, self._kind(piece), policy, display))
+            queue.append(_Queued(block, index, self._kind(piece), policy, display, textured))
 
     def _all_text(self, box: BBox) -> bool:
         """Whether ``box`` lies wholly under the ``all-text`` policy."""
@@ -218,7 +229,8 @@ class _Search:
     def read(self) -> None:
         """OCR the queued blocks and keep the lines that go: blocks wholly under the
         ``all-text`` policy are read by the engine, the others by the reader (a line of
-        such a block goes under ``all-text`` if it lies mostly in an area of that policy)."""
+        such a block goes under ``all-text`` if it lies mostly in an area of that policy),
+        and so are blocks cut from texture, whose lines go only if they read as text."""
         proposals, self.proposals = self.proposals, []
         if proposals and self.propose is not None:
             self.regions += len(proposals)
@@ -234,30 +246,36 @@ class _Search:
                     across, down = max(CONTEXT_PX, 3 * box.height), max(CONTEXT_PX, box.height // 2)
                     box = BBox(box.x - across, box.y - down, box.width + 2 * across,
                                box.height + 2 * down).clipped(self.rows, self.cols)  # fmt: skip
-                    self._queue(q.index, q.display, box, self.scale, self.pending)
+                    self._queue(q.index, q.display, box, self.scale, self.pending, textured=True)
         queued, self.pending = self.pending, []
         self.regions += len(queued)
         if not queued:
             return
-        for policy, engine in (("all-text", self.engine), ("phi", self.reader)):
-            group = [q for q in queued if q.policy == policy]
+        for reads, engine in ((False, self.engine), (True, self.reader)):
+            group = [q for q in queued if self._reads(q) == reads]
             if not group:
                 continue
             texts = read_blocks(engine.read_words, [q.block.image for q in group])
             for q, words in zip(group, texts, strict=True):
                 self._keep_lines(q, words)
 
+    @staticmethod
+    def _reads(q: _Queued) -> bool:
+        """Whether a block's lines must be read, not only found: what they say decides
+        (the phi policy), or whether they are text at all (lines found in texture)."""
+        return q.policy == "phi" or q.textured
+
     def _keep_lines(self, q: _Queued, words: list[OcrWord]) -> None:
         self.words += len(words)
         block = q.block
-        source = f"ocr:{self.reader.name if q.policy == 'phi' else self.engine.name}"
-        if q.policy == "phi":
-            # A line that lies mostly in an all-text area goes as in that area.
-            by_line: dict[int, list[OcrWord]] = defaultdict(list)
-            for word in words:
-                by_line[word.line].append(word)
-            split: dict[str, list[OcrWord]] = {"all-text": [], "phi": []}
-            for line_words in by_line.values():
+        source = f"ocr:{self.reader.name if self._reads(q) else self.engine.name}"
+        by_line: dict[int, list[OcrWord]] = defaultdict(list)
+        for word in words:
+            by_line[word.line].append(word)
+        split: dict[str, list[OcrWord]] = {"all-text": [], "phi": []}
+        for line_words in by_line.values():
+            policy = q.policy
+            if policy == "phi":
                 box = line_words[0].box
                 for word in line_words[1:]:
                     box = box.union(word.box)
@@ -267,16 +285,18 @@ class _Search:
                 if not self.searched[where].any():
                     continue  # found around a block, outside every searched area
                 # Mostly in an all-text area: a line that runs on out of a margin.
-                margin = 2 * int(np.count_nonzero(self.all_text[where])) >= found.area
-                split["all-text" if margin else "phi"].extend(line_words)
-            lines = [
-                line
-                for policy, group in split.items()
-                if group
-                for line in text_lines(group, self.analyzer, self.config.min_confidence, policy)
-            ]
-        else:
-            lines = text_lines(words, self.analyzer, self.config.min_confidence, "all-text")
+                if 2 * int(np.count_nonzero(self.all_text[where])) >= found.area:
+                    policy = "all-text"
+            if policy == "all-text" and q.textured and not _reads_as_text(line_words):
+                self.rule_counts["texture, not text"] += 1
+                continue
+            split[policy].extend(line_words)
+        lines = [
+            line
+            for policy, group in split.items()
+            if group
+            for line in text_lines(group, self.analyzer, self.config.min_confidence, policy)
+        ]
         for box, rule, confidence in lines:
             self.rule_counts[rule] += 1
             found = _to_source(box, block.box, block.scale, block.padding_px)
@@ -426,6 +446,15 @@ def _same_row_and_close(a: BBox, b: BBox) -> bool:
         return False
     gap = max(a.x, b.x) - min(a.right, b.right)
     return gap <= 1.5 * max(a.height, b.height)
+
+
+def _reads_as_text(words: Sequence[OcrWord]) -> bool:
+    """Whether a line found in texture reads as text: two letters or digits or more,
+    read with at least ``TEXTURE_MIN_SCORE`` mean confidence (speckle that the detector
+    takes for a line reads as nothing, or as one or two weak symbols)."""
+    chars = sum(sum(c.isalnum() for c in w.text) for w in words)
+    score = sum(w.confidence for w in words) / len(words)
+    return chars >= 2 and score >= TEXTURE_MIN_SCORE
 
 
 def _to_source(box: BBox, region: BBox, scale: int, padding_px: int) -> BBox:
