@@ -443,3 +443,33 @@ def test_red_text_on_a_light_grey_ground_is_a_block_of_strokes() -> None:
     block = prepare_block(frame, blocks[0], 1, 0)
     assert block is not None
     assert int(block.image.min()) < 64 and float(np.median(block.image)) > 192  # dark on white
+
+
+class Proposing:
+    """A fake line finder with a lenient first pass: proposes one line near the top left
+    of whatever it is shown, and reads every canvas as one line of ``text``."""
+
+    name = "proposing"
+
+    def __init__(self, text: str, score: float) -> None:
+        self.text, self.score = text, score
+
+    def propose(self, image: np.ndarray) -> list[BBox]:
+        return [BBox(20, 12, 60, 12)]
+
+    def read_words(self, image: np.ndarray) -> list[OcrWord]:
+        h, w = image.shape
+        return [OcrWord(self.text, BBox(w // 4, h // 4, w // 2, h // 2), self.score, 0)]
+
+
+@pytest.mark.parametrize(("text", "score", "kept"), [("", 0.0, False), ("ID 4711", 0.9, True),
+                                                     ("ID 4711", 0.2, False)])  # fmt: skip
+def test_a_line_found_in_texture_goes_only_if_it_reads_as_text(
+    text: str, score: float, kept: bool
+) -> None:
+    frame = np.random.default_rng(2).integers(0, 256, (ROWS, COLS), dtype=np.uint8)  # speckle
+    engine = Proposing(text, score)
+    found = detect_phi_boxes(lambda i: frame, header(), 1, PixelConfig(), engine, MATCHER)
+    assert bool(found.boxes) == kept
+    if not kept:
+        assert dict(found.rules) == {"texture, not text": 1}
