@@ -473,3 +473,16 @@ def test_a_line_found_in_texture_goes_only_if_it_reads_as_text(
     assert bool(found.boxes) == kept
     if not kept:
         assert dict(found.rules) == {"texture, not text": 1}
+
+
+def test_a_light_plate_in_speckle_is_found_and_speckle_alone_has_none() -> None:
+    from dicomscrub.pixels.candidates import light_plates
+
+    frame = np.random.default_rng(3).integers(0, 200, (ROWS, COLS), dtype=np.uint8)
+    whole = BBox(0, 0, COLS, ROWS)
+    assert light_plates(frame, whole, ROWS * COLS) == []
+    frame[100:120, 60:200] = 225  # a light plate over the speckle
+    ink = write(frame, (66, 104), "Accession 32297064", value=20)
+    plates = light_plates(frame, whole, ROWS * COLS)
+    assert len(plates) == 1 and plates[0].intersection(ink) == ink.area
+    assert light_plates(frame, whole, 100) == []  # larger than asked for: a ground, not a plate

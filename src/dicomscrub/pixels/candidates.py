@@ -36,6 +36,13 @@ JOIN_COLS_PX = 12
 JOIN_ROWS_PX = 4
 #: Context around a block (source pixels): the detector needs some background.
 CONTEXT_PX = 6
+#: Light plates in texture: neighbours differ by at most FLAT_STEP levels on a plate,
+#: the text on it breaks it for at most PLATE_JOIN_PX (twice that along a line), and it
+#: is PLATE_MIN_PX or more
+#: on each side.
+FLAT_STEP = 3
+PLATE_JOIN_PX = 7
+PLATE_MIN_PX = 8
 #: A block with fewer stroke pixels is a dot of noise, not a glyph.
 MIN_BLOCK_INK_PX = 6
 #: The largest canvas side the engine gets (the PP-OCR detector is set to scale larger
@@ -92,6 +99,36 @@ def stroke_blocks(display: np.ndarray, searched: np.ndarray) -> list[BBox]:
         box = BBox(x - CONTEXT_PX, y - CONTEXT_PX, w + 2 * CONTEXT_PX, h + 2 * CONTEXT_PX)
         boxes.append(box.clipped(rows, cols))
     return boxes
+
+
+def light_plates(display: np.ndarray, box: BBox, largest: float) -> list[BBox]:
+    """Light plates inside a block of texture (dark text is often set on one over an
+    ultrasound sector), in frame pixels, context included, up to ``largest`` pixels.
+
+    A plate is flat: its light pixels barely differ from their neighbours, where speckle
+    never stays level for long. Flat light pixels are joined across the text that
+    breaks them (``PLATE_JOIN_PX``), and what is left at least ``PLATE_MIN_PX`` on each
+    side is a plate.
+    """
+    gray = to_gray(display[box.y : box.bottom, box.x : box.right]).astype(np.int16)
+    flat = gray >= 128
+    flat[:, :-1] &= np.abs(np.diff(gray, axis=1)) <= FLAT_STEP
+    flat[:-1, :] &= np.abs(np.diff(gray, axis=0)) <= FLAT_STEP
+    # Twice as far along a line (the gaps between words) as across it.
+    join = cv2.getStructuringElement(cv2.MORPH_RECT, (2 * PLATE_JOIN_PX + 1, PLATE_JOIN_PX))
+    plate = cv2.morphologyEx(flat.view(np.uint8), cv2.MORPH_CLOSE, join)
+    keep = cv2.getStructuringElement(cv2.MORPH_RECT, (PLATE_MIN_PX, PLATE_MIN_PX))
+    plate = cv2.morphologyEx(plate, cv2.MORPH_OPEN, keep)
+    count, _, stats, _ = cv2.connectedComponentsWithStats(plate, connectivity=4)
+    rows, cols = display.shape[:2]
+    plates = []
+    for label in range(1, count):
+        x, y, w, h = (int(v) for v in stats[label, :4])
+        if w * h <= largest:
+            found = BBox(box.x + x - CONTEXT_PX, box.y + y - CONTEXT_PX, w + 2 * CONTEXT_PX,
+                         h + 2 * CONTEXT_PX)  # fmt: skip
+            plates.append(found.clipped(rows, cols))
+    return plates
 
 
 def prepare_block(display: np.ndarray, box: BBox, scale: int, padding_px: int) -> Block | None:
@@ -159,8 +196,8 @@ def read_blocks(
     """
     out: list[list[OcrWord]] = [[] for _ in images]
     order = sorted(range(len(images)), key=lambda i: -images[i].shape[0])
+    # As wide as the widest block: the engine's cost is per pixel, white ones included.
     width = min(MAX_CANVAS_PX, max((img.shape[1] for img in images), default=0))
-    width = max(width, min(MAX_CANVAS_PX, 1024))
     pending: list[tuple[int, int, int]] = []  # (block, x, y) on the canvas being filled
     x = y = shelf = 0
     for index in order:

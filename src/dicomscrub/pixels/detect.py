@@ -17,6 +17,7 @@ from dicomscrub.pixels.boxes import expand_boxes, merge_boxes
 from dicomscrub.pixels.candidates import (
     CONTEXT_PX,
     Block,
+    light_plates,
     prepare_block,
     read_blocks,
     split_box,
@@ -195,6 +196,10 @@ class _Search:
                 # Texture (speckle, a noisy ground): found leniently at its own scale
                 # first, then only where lines may be, looked at closely.
                 self._queue(index, display, box, 1, self.proposals)
+                # Its light plates are read closely as they are: the proposals see the
+                # texture's polarity, and dark text on a light plate has the other one.
+                for plate in light_plates(display, box, big):
+                    self._queue(index, display, plate, self.scale, self.pending, textured=True)
             else:
                 self._queue(index, display, box, self.scale, self.pending)
 

@@ -50,9 +50,12 @@ def _model() -> Any:
     )
 
 
-#: The detector's mean line score from which a line is found (its default), and the
-#: weaker score from which a line is worth a closer look.
+#: The detector's mean line score from which a line is found (its default); the weaker
+#: one from which a line is read when it is read anyway (what it says decides, and text
+#: crowded by other lines or texture scores low); and the weakest, from which a line is
+#: worth a closer look.
 BOX_SCORE = 0.5
+READ_BOX_SCORE = 0.3
 PROPOSAL_SCORE = 0.25
 
 
@@ -77,7 +80,7 @@ class RapidOcrEngine:
             return [
                 OcrWord("", box, 1.0, line) for line, box in enumerate(_lines(pixels, BOX_SCORE))
             ]
-        result, _ = _model()(pixels, use_cls=False, **_settings(BOX_SCORE))
+        result, _ = _model()(pixels, use_cls=False, **_settings(READ_BOX_SCORE))
         words: list[OcrWord] = []
         for line, (points, text, score) in enumerate(result or ()):
             confidence = max(0.0, min(1.0, float(score)))
