@@ -155,9 +155,10 @@ def add_run_arguments(parser: argparse.ArgumentParser) -> None:
         "--redact",
         choices=REDACT_POLICIES,
         default=d.redact,
-        help="all-text: every text line found in the searched area is redacted (default, "
-        "the safe choice for margins); phi: only lines holding PHI, clinical annotations "
-        "(probe, MI/TIS, depth, gain) stay",
+        help="how lines in the margins are judged. all-text: every line found there is "
+        "redacted (default, the safe choice for margins); phi: only lines holding PHI, "
+        "clinical annotations (probe, MI/TIS, depth, gain) stay. The middle of the frame "
+        "is always judged by phi, unless --full-frame",
     )
     extra.add_argument(
         "--analyzer",
