@@ -202,13 +202,15 @@ def add_run_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="FILE",
         help="device templates (from 'dicomscrub templates export'): files whose device "
         "signature has a template get its boxes without OCR; the second look still reads "
-        "their sampled frames and fails a file whose output shows PHI text",
+        "their sampled frames, redacts PHI text a template missed and fails a file whose "
+        "output still shows PHI text",
     )
     extra.add_argument(
         "--no-second-look",
         action="store_true",
-        help="do not search the redacted frames again (by default a file whose output "
-        "still shows PHI text fails instead of being released)",
+        help="do not search the redacted frames again (by default PHI text found then is "
+        "redacted too, and a file whose output still shows PHI text after that fails "
+        "instead of being released)",
     )
     extra.add_argument(
         "--tesseract-psm",

@@ -261,7 +261,18 @@ def redact_file(task: RedactTask, config: DeidConfig) -> FileOutcome:
     out_path = config.output.output / task.out_relpath
     flagged: list[int] = []  # known as soon as the header is read, kept if it fails later
     try:
-        return _redact(task, config, out_path, flagged)
+        try:
+            return _redact(task, config, out_path, flagged)
+        except SecondLookFound as found:
+            # Text the first pass missed and the second look read: redact it too, from the
+            # input again, and look once more; what is still readable then fails the file.
+            log.info("the second look found %d more line(s); redacting again", len(found.boxes))
+            again = dataclasses.replace(
+                task,
+                boxes=(*task.boxes, *found.boxes),
+                origins=(*_origins_or_none(task), *found.origins),
+            )
+            return _redact(again, config, out_path, flagged, last_look=True)
     except Exception as exc:
         log.debug("file failed: %s", type(exc).__name__)
         try:
@@ -272,8 +283,31 @@ def redact_file(task: RedactTask, config: DeidConfig) -> FileOutcome:
         return FileOutcome(task.relpath, Status.FAILED, reason=_reason(exc), flagged=tuple(flagged))
 
 
+class SecondLookFound(RedactionError):
+    """The second look read PHI on the redacted output: the boxes of those lines."""
+
+    def __init__(self, boxes: tuple[BBox, ...], origins: tuple[tuple[BoxOrigin, ...], ...]):
+        super().__init__(
+            f"second look: {len(boxes)} line(s) of PHI text still readable after redaction; "
+            "not released"
+        )
+        self.boxes, self.origins = boxes, origins
+
+
+def _origins_or_none(task: RedactTask) -> tuple[tuple[BoxOrigin, ...], ...]:
+    """The task's box origins, one (possibly empty) tuple per box."""
+    if len(task.origins) == len(task.boxes):
+        return task.origins
+    return tuple(() for _ in task.boxes)
+
+
 def _redact(
-    task: RedactTask, config: DeidConfig, out_path: Path, flagged: list[int]
+    task: RedactTask,
+    config: DeidConfig,
+    out_path: Path,
+    flagged: list[int],
+    *,
+    last_look: bool = False,
 ) -> FileOutcome:
     # (A staging path is inside the release folder, which never holds an input.)
     if not task.staged and out_path.resolve() == task.path.resolve():
@@ -360,7 +394,7 @@ def _redact(
     else:
         _write_in_memory(out_path, task.path, ds, source_header, editor if plan else None, previews)
     if looker is not None:
-        _second_look(out_path, frames, config, looker)
+        _second_look(out_path, frames, config, looker, last=last_look)
     staged = None
     named = out_path
     if task.staged:
@@ -414,22 +448,32 @@ def _resolved_folder(folder: str) -> str:
     return os.fspath(Path(folder).resolve())
 
 
-def _second_look(out_path: Path, frames: int, config: DeidConfig, matcher: PhiMatcher) -> None:
+def _second_look(
+    out_path: Path, frames: int, config: DeidConfig, matcher: PhiMatcher, *, last: bool
+) -> None:
     """Search the written output's sampled frames again, for PHI only, with the same
-    engine, areas and analyzer; raise (so the file fails and its output is removed) if any is
-    still readable: a box that missed part of a line, text the group's boxes did not
-    cover."""
+    engine, areas and analyzer; if any is still readable (a box that missed part of a
+    line, text the first pass did not find), raise :class:`SecondLookFound` with its
+    boxes, or, on the ``last`` look, a plain :class:`RedactionError`: either way the
+    file's output is removed."""
     header = read_header(out_path)
     pixels = dataclasses.replace(config.pixels, redact="phi")
     found = detect_phi_boxes(
         lambda i: read_frame(out_path, header, i), header, frames, pixels,
         get_engine(pixels), line_analyzer(config.pixels, matcher),
     )  # fmt: skip
-    if found.boxes:
+    if not found.boxes:
+        return
+    if last:
         raise RedactionError(
             f"second look: {len(found.boxes)} line(s) of PHI text still readable after "
-            "redaction; not released"
+            "redacting what an earlier look found; not released"
         )
+    origins = tuple(
+        tuple(dataclasses.replace(o, source=f"{o.source} (second look)") for o in os)
+        for os in found.origins
+    )
+    raise SecondLookFound(found.boxes, origins)
 
 
 def _write_in_memory(

@@ -37,12 +37,11 @@ JOIN_ROWS_PX = 4
 #: Context around a block (source pixels): the detector needs some background.
 CONTEXT_PX = 6
 #: Light plates in texture: neighbours differ by at most FLAT_STEP levels on a plate,
-#: the text on it breaks it for at most PLATE_JOIN_PX (twice that along a line), and it
-#: is PLATE_MIN_PX or more
-#: on each side.
+#: the text on it breaks it for at most PLATE_JOIN_PX, and its level rows run on for
+#: PLATE_RUN_PX or more.
 FLAT_STEP = 3
 PLATE_JOIN_PX = 7
-PLATE_MIN_PX = 8
+PLATE_RUN_PX = 16
 #: A block with fewer stroke pixels is a dot of noise, not a glyph.
 MIN_BLOCK_INK_PX = 6
 #: The largest canvas side the engine gets (the PP-OCR detector is set to scale larger
@@ -107,17 +106,18 @@ def light_plates(display: np.ndarray, box: BBox, largest: float) -> list[BBox]:
 
     A plate is flat: its light pixels barely differ from their neighbours, where speckle
     never stays level for long. Flat light pixels are joined across the text that
-    breaks them (``PLATE_JOIN_PX``), and what is left at least ``PLATE_MIN_PX`` on each
-    side is a plate.
+    breaks them (``PLATE_JOIN_PX``), and what is left in rows that run on for at least
+    ``PLATE_RUN_PX`` is a plate.
     """
     gray = to_gray(display[box.y : box.bottom, box.x : box.right]).astype(np.int16)
     flat = gray >= 128
     flat[:, :-1] &= np.abs(np.diff(gray, axis=1)) <= FLAT_STEP
     flat[:-1, :] &= np.abs(np.diff(gray, axis=0)) <= FLAT_STEP
-    # Twice as far along a line (the gaps between words) as across it.
-    join = cv2.getStructuringElement(cv2.MORPH_RECT, (2 * PLATE_JOIN_PX + 1, PLATE_JOIN_PX))
+    join = cv2.getStructuringElement(cv2.MORPH_RECT, (PLATE_JOIN_PX, PLATE_JOIN_PX))
     plate = cv2.morphologyEx(flat.view(np.uint8), cv2.MORPH_CLOSE, join)
-    keep = cv2.getStructuringElement(cv2.MORPH_RECT, (PLATE_MIN_PX, PLATE_MIN_PX))
+    # Level runs along rows: a plate's rows (and the text rows the closing filled) are
+    # long, speckle's are not.
+    keep = cv2.getStructuringElement(cv2.MORPH_RECT, (PLATE_RUN_PX, 3))
     plate = cv2.morphologyEx(plate, cv2.MORPH_OPEN, keep)
     count, _, stats, _ = cv2.connectedComponentsWithStats(plate, connectivity=4)
     rows, cols = display.shape[:2]
