@@ -490,3 +490,18 @@ def test_a_light_plate_in_speckle_is_found_and_speckle_alone_has_none() -> None:
     plates = light_plates(frame, whole, ROWS * COLS)
     assert len(plates) == 1 and plates[0].intersection(ink) == ink.area
     assert light_plates(frame, whole, 100) == []  # larger than asked for: a ground, not a plate
+
+
+def test_coloured_ink_in_grey_speckle_is_a_block_of_its_own() -> None:
+    from dicomscrub.pixels.candidates import coloured_ink
+
+    grey = np.random.default_rng(4).integers(0, 256, (ROWS, COLS), dtype=np.uint8)
+    frame = np.repeat(grey[..., None], 3, axis=2)  # grey speckle: no colour at all
+    whole = BBox(0, 0, COLS, ROWS)
+    assert coloured_ink(frame, whole, ROWS * COLS) == []
+    mask = np.zeros((ROWS, COLS), dtype=np.uint8)
+    ink = write(mask, (120, 150), "PT633735")
+    frame[mask > 0] = (0, 255, 255)  # small cyan text over the speckle
+    blocks = coloured_ink(frame, whole, ROWS * COLS)
+    assert len(blocks) == 1 and blocks[0].intersection(ink) == ink.area
+    assert coloured_ink(frame[..., 0], whole, ROWS * COLS) == []  # grey images: none

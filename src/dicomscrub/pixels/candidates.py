@@ -42,6 +42,8 @@ CONTEXT_PX = 6
 FLAT_STEP = 3
 PLATE_JOIN_PX = 7
 PLATE_RUN_PX = 16
+#: How far the brightest channel of a pixel is above its darkest for coloured ink.
+INK_CHROMA = 96
 #: A block with fewer stroke pixels is a dot of noise, not a glyph.
 MIN_BLOCK_INK_PX = 6
 #: The largest canvas side the engine gets (the PP-OCR detector is set to scale larger
@@ -129,6 +131,33 @@ def light_plates(display: np.ndarray, box: BBox, largest: float) -> list[BBox]:
                          h + 2 * CONTEXT_PX)  # fmt: skip
             plates.append(found.clipped(rows, cols))
     return plates
+
+
+def coloured_ink(display: np.ndarray, box: BBox, largest: float) -> list[BBox]:
+    """Blocks of strongly coloured pixels inside a block of grey texture (overlay text
+    is often cyan, green, yellow or red; speckle is grey), in frame pixels, context
+    included, up to ``largest`` pixels (a colour Doppler box is not text)."""
+    if display.ndim != 3:
+        return []
+    crop = display[box.y : box.bottom, box.x : box.right]
+    top = np.maximum(np.maximum(crop[..., 0], crop[..., 1]), crop[..., 2])
+    bottom = np.minimum(np.minimum(crop[..., 0], crop[..., 1]), crop[..., 2])
+    ink = (top - bottom) >= INK_CHROMA
+    if not ink.any():
+        return []
+    kernel = cv2.getStructuringElement(cv2.MORPH_RECT, (2 * JOIN_COLS_PX + 1, 2 * JOIN_ROWS_PX + 1))
+    joined = cv2.dilate(ink.view(np.uint8), kernel)
+    count, labels, stats, _ = cv2.connectedComponentsWithStats(joined, connectivity=8)
+    sizes = np.bincount(labels[ink], minlength=count)
+    rows, cols = display.shape[:2]
+    blocks = []
+    for label in range(1, count):
+        x, y, w, h = (int(v) for v in stats[label, :4])
+        if sizes[label] >= MIN_BLOCK_INK_PX and w * h <= largest:
+            found = BBox(box.x + x - CONTEXT_PX, box.y + y - CONTEXT_PX, w + 2 * CONTEXT_PX,
+                         h + 2 * CONTEXT_PX)  # fmt: skip
+            blocks.append(found.clipped(rows, cols))
+    return blocks
 
 
 def prepare_block(display: np.ndarray, box: BBox, scale: int, padding_px: int) -> Block | None:

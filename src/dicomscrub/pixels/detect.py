@@ -16,7 +16,9 @@ from dicomscrub.pixels.analyzer import LineAnalyzer
 from dicomscrub.pixels.boxes import expand_boxes, merge_boxes
 from dicomscrub.pixels.candidates import (
     CONTEXT_PX,
+    INK_CHROMA,
     Block,
+    coloured_ink,
     light_plates,
     prepare_block,
     read_blocks,
@@ -36,9 +38,8 @@ from dicomscrub.pixels.roi import MIDDLE, SearchArea, search_areas, ultrasound_d
 log = logging.getLogger(__name__)
 
 #: Display level from which a pixel counts as overlay ink in the cheap every-frame check
-#: (bright text), and the colourfulness from which a coloured pixel does.
+#: (bright text); a coloured pixel does from INK_CHROMA.
 INK_LEVEL = 200
-INK_CHROMA = 96
 #: New ink pixels (outside the boxes found so far and the ink already read, and on the
 #: frame before too) that make a frame worth reading again: two or three small glyphs.
 NEW_INK_PX = 64
@@ -198,7 +199,9 @@ class _Search:
                 self._queue(index, display, box, 1, self.proposals)
                 # Its light plates are read closely as they are: the proposals see the
                 # texture's polarity, and dark text on a light plate has the other one.
-                for plate in light_plates(display, box, big):
+                # So is coloured ink in grey texture: small coloured text is easily lost
+                # at the texture's own scale.
+                for plate in light_plates(display, box, big) + coloured_ink(display, box, big):
                     self._queue(index, display, plate, self.scale, self.pending, textured=True)
             else:
                 self._queue(index, display, box, self.scale, self.pending)
