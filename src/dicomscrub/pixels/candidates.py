@@ -28,7 +28,7 @@ from dicomscrub.pixels.preprocess import (
     black_top_hat,
     white_top_hat,
 )
-from dicomscrub.pixels.render import to_dark_gray, to_gray
+from dicomscrub.pixels.render import colourfulness, to_dark_gray, to_gray
 
 #: How far apart strokes may be (source pixels, across and down) and still be one block:
 #: the gap between two words of a line, and between two lines of a paragraph.
@@ -82,24 +82,8 @@ def stroke_blocks(display: np.ndarray, searched: np.ndarray) -> list[BBox]:
     strokes = white_top_hat(to_gray(display)) >= MIN_CONTRAST
     strokes |= black_top_hat(to_dark_gray(display)) >= MIN_CONTRAST
     strokes &= searched
-    if not strokes.any():
-        return []
-    kernel = cv2.getStructuringElement(cv2.MORPH_RECT, (2 * JOIN_COLS_PX + 1, 2 * JOIN_ROWS_PX + 1))
-    joined = cv2.dilate(strokes.view(np.uint8), kernel)
-    count, labels, stats, _ = cv2.connectedComponentsWithStats(joined, connectivity=8)
-    if count <= 1:
-        return []
-    ink = np.bincount(labels[strokes], minlength=count)
-    rows, cols = searched.shape
-    boxes = []
-    for label in range(1, count):
-        if ink[label] < MIN_BLOCK_INK_PX:
-            continue
-        x, y, w, h = (int(v) for v in stats[label, :4])
-        # The dilation already reaches JOIN_*_PX beyond the strokes; add the context.
-        box = BBox(x - CONTEXT_PX, y - CONTEXT_PX, w + 2 * CONTEXT_PX, h + 2 * CONTEXT_PX)
-        boxes.append(box.clipped(rows, cols))
-    return boxes
+    whole = BBox(0, 0, searched.shape[1], searched.shape[0])
+    return _joined_blocks(strokes, whole, display.shape[:2], searched.size)
 
 
 def light_plates(display: np.ndarray, box: BBox, largest: float) -> list[BBox]:
@@ -121,16 +105,7 @@ def light_plates(display: np.ndarray, box: BBox, largest: float) -> list[BBox]:
     # long, speckle's are not.
     keep = cv2.getStructuringElement(cv2.MORPH_RECT, (PLATE_RUN_PX, 3))
     plate = cv2.morphologyEx(plate, cv2.MORPH_OPEN, keep)
-    count, _, stats, _ = cv2.connectedComponentsWithStats(plate, connectivity=4)
-    rows, cols = display.shape[:2]
-    plates = []
-    for label in range(1, count):
-        x, y, w, h = (int(v) for v in stats[label, :4])
-        if w * h <= largest:
-            found = BBox(box.x + x - CONTEXT_PX, box.y + y - CONTEXT_PX, w + 2 * CONTEXT_PX,
-                         h + 2 * CONTEXT_PX)  # fmt: skip
-            plates.append(found.clipped(rows, cols))
-    return plates
+    return _blocks(plate.view(bool), plate, box, display.shape[:2], largest, connectivity=4)
 
 
 def coloured_ink(display: np.ndarray, box: BBox, largest: float) -> list[BBox]:
@@ -139,25 +114,47 @@ def coloured_ink(display: np.ndarray, box: BBox, largest: float) -> list[BBox]:
     included, up to ``largest`` pixels (a colour Doppler box is not text)."""
     if display.ndim != 3:
         return []
-    crop = display[box.y : box.bottom, box.x : box.right]
-    top = np.maximum(np.maximum(crop[..., 0], crop[..., 1]), crop[..., 2])
-    bottom = np.minimum(np.minimum(crop[..., 0], crop[..., 1]), crop[..., 2])
-    ink = (top - bottom) >= INK_CHROMA
+    ink = colourfulness(display[box.y : box.bottom, box.x : box.right]) >= INK_CHROMA
+    return _joined_blocks(ink, box, display.shape[:2], largest)
+
+
+def _joined_blocks(
+    ink: np.ndarray, origin: BBox, shape: tuple[int, ...], largest: float
+) -> list[BBox]:
+    """Blocks of the ``ink`` pixels of a crop at ``origin``, joined across the gaps of a
+    line and between lines (``JOIN_*_PX``)."""
     if not ink.any():
         return []
     kernel = cv2.getStructuringElement(cv2.MORPH_RECT, (2 * JOIN_COLS_PX + 1, 2 * JOIN_ROWS_PX + 1))
     joined = cv2.dilate(ink.view(np.uint8), kernel)
-    count, labels, stats, _ = cv2.connectedComponentsWithStats(joined, connectivity=8)
+    return _blocks(ink, joined, origin, shape, largest, connectivity=8)
+
+
+def _blocks(
+    ink: np.ndarray,
+    joined: np.ndarray,
+    origin: BBox,
+    shape: tuple[int, ...],
+    largest: float,
+    *,
+    connectivity: int,
+) -> list[BBox]:
+    """The boxes of the connected parts of ``joined`` (a crop at ``origin`` of a frame
+    of ``shape``) that hold at least ``MIN_BLOCK_INK_PX`` pixels of ``ink`` and are at
+    most ``largest`` pixels large, in frame pixels, with ``CONTEXT_PX`` around them."""
+    count, labels, stats, _ = cv2.connectedComponentsWithStats(joined, connectivity=connectivity)
+    if count <= 1:
+        return []
     sizes = np.bincount(labels[ink], minlength=count)
-    rows, cols = display.shape[:2]
-    blocks = []
+    rows, cols = shape[0], shape[1]
+    boxes = []
     for label in range(1, count):
         x, y, w, h = (int(v) for v in stats[label, :4])
         if sizes[label] >= MIN_BLOCK_INK_PX and w * h <= largest:
-            found = BBox(box.x + x - CONTEXT_PX, box.y + y - CONTEXT_PX, w + 2 * CONTEXT_PX,
-                         h + 2 * CONTEXT_PX)  # fmt: skip
-            blocks.append(found.clipped(rows, cols))
-    return blocks
+            box = BBox(origin.x + x - CONTEXT_PX, origin.y + y - CONTEXT_PX,
+                       w + 2 * CONTEXT_PX, h + 2 * CONTEXT_PX)  # fmt: skip
+            boxes.append(box.clipped(rows, cols))
+    return boxes
 
 
 def prepare_block(display: np.ndarray, box: BBox, scale: int, padding_px: int) -> Block | None:

@@ -32,7 +32,7 @@ from dicomscrub.pixels.preprocess import (
     upscale_factor,
     white_top_hat,
 )
-from dicomscrub.pixels.render import to_dark_gray, to_display, to_gray
+from dicomscrub.pixels.render import colourfulness, to_dark_gray, to_display, to_gray
 from dicomscrub.pixels.roi import MIDDLE, SearchArea, search_areas, ultrasound_data_regions
 
 log = logging.getLogger(__name__)
@@ -394,11 +394,7 @@ def overlay_ink(crop: np.ndarray) -> np.ndarray:
     coloured (the cheap test of the every-frame check, not a text detector)."""
     if crop.ndim == 2:
         return np.asarray(crop >= INK_LEVEL)
-    # Channel by channel: a reduction over the short colour axis is many times slower.
-    r, g, b = crop[..., 0], crop[..., 1], crop[..., 2]
-    top = np.maximum(np.maximum(r, g), b)
-    bottom = np.minimum(np.minimum(r, g), b)
-    return np.asarray((top >= INK_LEVEL) | (top - bottom >= INK_CHROMA))
+    return np.asarray((to_gray(crop) >= INK_LEVEL) | (colourfulness(crop) >= INK_CHROMA))
 
 
 def text_lines(
