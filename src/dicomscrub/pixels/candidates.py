@@ -157,21 +157,27 @@ def _blocks(
     return boxes
 
 
+def text_strokes(crop: np.ndarray) -> np.ndarray:
+    """The strokes of a non-empty 8-bit crop (grey or RGB) as a white top-hat, the crop
+    first turned so that its background (the median) is dark: on a light background
+    the text is the dark part, taken from the darkest channel."""
+    gray = to_gray(crop)
+    if float(np.median(gray)) >= 128.0:
+        return white_top_hat(255 - to_dark_gray(crop))
+    return white_top_hat(gray)
+
+
 def prepare_block(display: np.ndarray, box: BBox, scale: int, padding_px: int) -> Block | None:
     """The engine's input for one block of an 8-bit frame, or ``None`` when its strokes
     are too faint (the block's own background decides which polarity is the text),
     with ``padding_px`` of white around it, then upscaled ``scale`` times (less if the
     block would not fit a canvas)."""
     crop = display[box.y : box.bottom, box.x : box.right]
-    gray = to_gray(crop)
-    if gray.size == 0:
+    if crop.size == 0:
         return None
     digest = hashlib.blake2b(np.ascontiguousarray(crop).tobytes(), digest_size=16)
     digest.update(f"{box.x},{box.y},{box.width},{box.height}".encode())
-    if float(np.median(gray)) >= 128.0:
-        # Light background: make the text the bright part, from the darkest channel.
-        gray = 255 - to_dark_gray(crop)
-    strokes = white_top_hat(gray)
+    strokes = text_strokes(crop)
     peak = int(strokes.max())
     if peak < MIN_CONTRAST:
         return None

@@ -24,15 +24,14 @@ from dicomscrub.pixels.candidates import (
     read_blocks,
     split_box,
     stroke_blocks,
+    text_strokes,
 )
 from dicomscrub.pixels.ocr.base import OcrEngine, OcrWord
 from dicomscrub.pixels.preprocess import (
     MIN_CONTRAST,
-    STROKE_WINDOW_PX,
     upscale_factor,
-    white_top_hat,
 )
-from dicomscrub.pixels.render import colourfulness, to_dark_gray, to_display, to_gray
+from dicomscrub.pixels.render import colourfulness, to_display, to_gray
 from dicomscrub.pixels.roi import MIDDLE, SearchArea, search_areas, ultrasound_data_regions
 
 log = logging.getLogger(__name__)
@@ -381,12 +380,9 @@ def _crop(display: np.ndarray, box: BBox) -> np.ndarray:
 def stroke_mask(crop: np.ndarray) -> np.ndarray:
     """Thin detail with at least the contrast OCR needs, on the crop turned so that its
     background is dark (as :func:`~dicomscrub.pixels.candidates.prepare_block` sees it)."""
-    gray = to_gray(crop)
-    if gray.size == 0:
-        return np.zeros(gray.shape, dtype=bool)
-    if float(np.median(gray)) >= 128.0:
-        gray = 255 - to_dark_gray(crop)
-    return np.asarray(white_top_hat(gray, STROKE_WINDOW_PX) >= MIN_CONTRAST)
+    if crop.size == 0:
+        return np.zeros(crop.shape[:2], dtype=bool)
+    return np.asarray(text_strokes(crop) >= MIN_CONTRAST)
 
 
 def overlay_ink(crop: np.ndarray) -> np.ndarray:
