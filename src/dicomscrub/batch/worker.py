@@ -15,6 +15,7 @@ import os
 import warnings
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from pydicom.datadict import tag_for_keyword
@@ -69,7 +70,6 @@ from dicomscrub.models import (
     Thumbnail,
 )
 from dicomscrub.pixels.analyzer import line_analyzer
-from dicomscrub.pixels.detect import detect_phi_boxes
 from dicomscrub.pixels.ocr.base import get_engine
 from dicomscrub.pixels.phi_policy import PhiMatcher
 from dicomscrub.pixels.redact import (
@@ -83,6 +83,9 @@ from dicomscrub.pixels.render import thumbnail_rgb, to_display
 from dicomscrub.pixels.templates import TEMPLATE_ORIGIN, load_templates
 from dicomscrub.report.previews import save_previews
 from dicomscrub.terms import identifying_terms
+
+if TYPE_CHECKING:
+    from dicomscrub.pixels.detect import Detection
 
 log = logging.getLogger(__name__)
 
@@ -183,6 +186,15 @@ def quiet_third_party() -> None:
     """Keep library warnings (which may quote element values) out of the output."""
     warnings.filterwarnings("ignore", module=r"pydicom(\..*)?$")
     logging.getLogger("pydicom").setLevel(logging.CRITICAL)
+
+
+def detect_phi_boxes(*args: Any, **kwargs: Any) -> Detection:
+    """:func:`dicomscrub.pixels.detect.detect_phi_boxes`, imported on first use: the
+    text search loads OpenCV (about 25 MiB and 30 ms per process), which a header-only
+    run never needs."""
+    from dicomscrub.pixels.detect import detect_phi_boxes as detect
+
+    return detect(*args, **kwargs)
 
 
 def detect_file(task: DetectTask, config: DeidConfig) -> DetectResult:
