@@ -100,15 +100,7 @@ def test_the_area_outside_regions_tiles_the_frame_without_touching_them() -> Non
     "corners", [[(50, 50, 20, 200)], [(10, 10, 100, 100), (5, 5, "x", 9)]], ids=["reversed", "bad"]
 )
 def test_ultrasound_regions_that_cannot_be_trusted_give_no_prior(corners: list) -> None:  # type: ignore[type-arg]
-    ds = header()
-    items = []
-    for x0, y0, x1, y1 in corners:
-        item = Dataset()
-        item.RegionLocationMinX0, item.RegionLocationMinY0 = x0, y0
-        item.RegionLocationMaxX1, item.RegionLocationMaxY1 = x1, y1
-        items.append(item)
-    ds.SequenceOfUltrasoundRegions = items
-    assert ultrasound_data_regions(ds, ROWS, COLS) == []
+    assert ultrasound_data_regions(header(regions=corners), ROWS, COLS) == []
 
 
 def test_text_beside_the_ultrasound_region_is_found_even_outside_the_margins() -> None:

@@ -282,7 +282,7 @@ def redact_file(task: RedactTask, config: DeidConfig) -> FileOutcome:
             again = dataclasses.replace(
                 task,
                 boxes=(*task.boxes, *found.boxes),
-                origins=(*_origins_or_none(task), *found.origins),
+                origins=(*_origins_per_box(task), *found.origins),
             )
             return _redact(again, config, out_path, flagged, last_look=True)
     except Exception as exc:
@@ -306,7 +306,7 @@ class SecondLookFound(RedactionError):
         self.boxes, self.origins = boxes, origins
 
 
-def _origins_or_none(task: RedactTask) -> tuple[tuple[BoxOrigin, ...], ...]:
+def _origins_per_box(task: RedactTask) -> tuple[tuple[BoxOrigin, ...], ...]:
     """The task's box origins, one (possibly empty) tuple per box."""
     if len(task.origins) == len(task.boxes):
         return task.origins
