@@ -497,3 +497,50 @@ def test_coloured_ink_in_grey_speckle_is_a_block_of_its_own() -> None:
     blocks = coloured_ink(frame, whole, ROWS * COLS)
     assert len(blocks) == 1 and blocks[0].intersection(ink) == ink.area
     assert coloured_ink(frame[..., 0], whole, ROWS * COLS) == []  # grey images: none
+
+
+def test_a_line_box_is_fitted_to_its_ink_within_its_reach() -> None:
+    from dicomscrub.pixels.candidates import FIT_MARGIN_PX, fit_to_ink
+
+    frame = np.random.default_rng(5).integers(0, 12, (ROWS, COLS), dtype=np.uint8)  # dark noise
+    above = _big_text(frame, (60, 78), "DOE", size=14)
+    ink = _big_text(frame, (60, 100), "ID 4711", size=16)
+    assert ink.y - above.bottom >= 2 * FIT_MARGIN_PX + 1  # near: inside the reach below
+    # A detector's box: loose above and below, and short of the last glyph.
+    line = BBox(ink.x - 3, ink.y - 6, ink.width - 3, ink.height + 12)
+    fitted = fit_to_ink(frame, line, 8)
+    assert fitted.intersection(ink) == ink.area  # all of the line's ink, the cut glyph too
+    assert ink.expanded(FIT_MARGIN_PX, ROWS, COLS).intersection(fitted) == fitted.area
+    assert not fitted.intersection(above)  # the line above is not this line
+    assert fit_to_ink(np.zeros_like(frame), line, 8) == line.expanded(8, ROWS, COLS)  # no ink
+    # An upright line is fitted along its columns.
+    upright = np.ascontiguousarray(np.rot90(frame))
+    turned = BBox(ink.y, COLS - ink.right, ink.height, ink.width)
+    loose = BBox(turned.x - 6, turned.y - 3, turned.width + 12, turned.height - 3)
+    fitted = fit_to_ink(upright, loose, 8)
+    assert fitted.intersection(turned) == turned.area
+    assert turned.expanded(FIT_MARGIN_PX, COLS, ROWS).intersection(fitted) == fitted.area
+
+
+class WholeBlock:
+    """A fake engine that finds one loose line over all of whatever it is shown."""
+
+    name = "whole-block"
+
+    def read_words(self, image: np.ndarray) -> list[OcrWord]:
+        h, w = image.shape
+        return [OcrWord("", BBox(0, 0, w, h), 1.0, 0)]
+
+
+def test_redaction_boxes_hug_the_ink_unless_whole_boxes_are_asked_for() -> None:
+    from dicomscrub.pixels.candidates import FIT_MARGIN_PX
+
+    frame = np.random.default_rng(6).integers(0, 12, (ROWS, COLS), dtype=np.uint8)
+    ink = _big_text(frame, (20, 10), "SMITH JOHN", size=14)
+    engine = WholeBlock()
+    fitted = detect_phi_boxes(lambda i: frame, header(), 1, PixelConfig(), engine, MATCHER)
+    assert len(fitted.boxes) == 1 and covers(fitted.boxes, ink)
+    assert fitted.boxes[0].area <= ink.expanded(FIT_MARGIN_PX, ROWS, COLS).area
+    whole = PixelConfig(fit_ink=False)
+    loose = detect_phi_boxes(lambda i: frame, header(), 1, whole, engine, MATCHER)
+    assert len(loose.boxes) == 1 and loose.boxes[0].area > 2 * fitted.boxes[0].area

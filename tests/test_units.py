@@ -12,7 +12,7 @@ from dicomscrub.batch.paths import flagged_components, prefixes_of, release_relp
 from dicomscrub.header.keys import ProjectKey
 from dicomscrub.header.pseudonyms import Pseudonymizer
 from dicomscrub.models import BBox
-from dicomscrub.pixels.boxes import expand_boxes, merge_boxes
+from dicomscrub.pixels.boxes import merge_boxes
 from dicomscrub.pixels.candidates import prepare_block
 from dicomscrub.pixels.detect import sample_indices
 from dicomscrub.pixels.phi_policy import PhiMatcher, edit_distance_at_most
@@ -35,7 +35,7 @@ def test_overlapping_boxes_merge_and_distant_ones_do_not() -> None:
 
 
 def test_expanded_boxes_stay_inside_the_image() -> None:
-    assert expand_boxes([BBox(1, 1, 5, 5)], 8, rows=10, cols=10) == [BBox(0, 0, 10, 10)]
+    assert BBox(1, 1, 5, 5).expanded(8, rows=10, cols=10) == BBox(0, 0, 10, 10)
 
 
 def test_margins_cover_each_pixel_once_and_zero_turns_a_margin_off() -> None:

@@ -81,7 +81,8 @@ def add_run_arguments(parser: argparse.ArgumentParser) -> None:
         "--expand",
         type=int,
         default=d.expand_px,
-        help="pixels added around each merged box (default 8)",
+        help="how far each text line's box reaches on every side (default 8; the line's ink "
+        "there is covered, see --whole-boxes)",
     )
     parser.add_argument(
         "--patient-prefix", default="anon", help="prefix of patient pseudonyms (default anon)"
@@ -196,6 +197,12 @@ def add_run_arguments(parser: argparse.ArgumentParser) -> None:
         help="search the margins only: text in the middle of the frame is not looked for",
     )
     extra.add_argument(
+        "--whole-boxes",
+        action="store_true",
+        help="fill each text line's whole box grown by --expand, as the original tool did "
+        "(default: the grown box is fitted to the line's ink, so less around it is erased)",
+    )
+    extra.add_argument(
         "--templates",
         type=Path,
         default=None,
@@ -283,6 +290,7 @@ def config_from_args(args: argparse.Namespace) -> DeidConfig:
             deny_text=_merged(given.deny_text if given else (), args.deny_text),
             full_frame=args.full_frame,
             margins_only=args.margins_only,
+            fit_ink=not args.whole_boxes,
             second_look=not args.no_second_look,
             templates=args.templates,
             tesseract_psm=args.tesseract_psm,

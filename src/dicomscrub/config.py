@@ -70,6 +70,10 @@ class PixelConfig:
     #: Leave the middle of the frame (what the margins do not cover) unsearched; by
     #: default it is searched under the ``phi`` policy.
     margins_only: bool = False
+    #: Fit each line's box, grown by ``expand_px``, to the line's ink (strokes), so that
+    #: what is erased around the text is little more than its glyphs; off: the whole
+    #: grown box is filled, as the original tool did.
+    fit_ink: bool = True
     #: After redaction, search the output's sampled frames again and fail the file if
     #: PHI text is still readable.
     second_look: bool = True

@@ -1,4 +1,4 @@
-"""Box arithmetic: IoU merging, expansion and unions."""
+"""Box arithmetic: IoU merging."""
 
 from __future__ import annotations
 
@@ -29,8 +29,3 @@ def merge_boxes(boxes: Iterable[BBox], iou_threshold: float) -> list[BBox]:
                 out.append(box)
         pending = out
     return sorted(pending, key=lambda b: (b.y, b.x, b.height, b.width))
-
-
-def expand_boxes(boxes: Iterable[BBox], pixels: int, rows: int, cols: int) -> list[BBox]:
-    """Grow each box by ``pixels`` on every side, clipped to the image."""
-    return [b.expanded(pixels, rows, cols) for b in boxes if b.area > 0]

@@ -25,6 +25,7 @@ from dicomscrub.models import BBox
 from dicomscrub.pixels.ocr.base import OcrWord
 from dicomscrub.pixels.preprocess import (
     MIN_CONTRAST,
+    STROKE_WINDOW_PX,
     black_top_hat,
     white_top_hat,
 )
@@ -46,6 +47,11 @@ PLATE_RUN_PX = 16
 INK_CHROMA = 96
 #: A block with fewer stroke pixels is a dot of noise, not a glyph.
 MIN_BLOCK_INK_PX = 6
+#: Thin detail from this level (of 255) is a line's ink when its box is fitted to it:
+#: below ``MIN_CONTRAST``, so that the soft edges of smoothed glyphs are taken in.
+INK_EDGE = 16
+#: Pixels kept around a line's ink when its box is fitted to it.
+FIT_MARGIN_PX = 2
 #: The largest canvas side the engine gets (the PP-OCR detector is set to scale larger
 #: images down, which would shrink small text), and the white gap between blocks on it.
 MAX_CANVAS_PX = 2048
@@ -157,14 +163,61 @@ def _blocks(
     return boxes
 
 
-def text_strokes(crop: np.ndarray) -> np.ndarray:
+def text_strokes(crop: np.ndarray, window: int = STROKE_WINDOW_PX) -> np.ndarray:
     """The strokes of a non-empty 8-bit crop (grey or RGB) as a white top-hat, the crop
     first turned so that its background (the median) is dark: on a light background
     the text is the dark part, taken from the darkest channel."""
     gray = to_gray(crop)
     if float(np.median(gray)) >= 128.0:
-        return white_top_hat(255 - to_dark_gray(crop))
-    return white_top_hat(gray)
+        return white_top_hat(255 - to_dark_gray(crop), window)
+    return white_top_hat(gray, window)
+
+
+def fit_to_ink(display: np.ndarray, line: BBox, reach: int) -> BBox:
+    """The part of ``line`` grown by ``reach`` that the line's ink takes up, with
+    ``FIT_MARGIN_PX`` around it: a detector's line box is loose in places (empty space
+    above and below the glyphs) and short in others (a last glyph cut off), so the
+    redaction follows the strokes instead.
+
+    The line's glyphs are the components of strokes (from ``INK_EDGE``, so that soft
+    glyph edges count) that lie mostly within the line's rows (its columns for an
+    upright line) anywhere in the grown box; a neighbouring line above or below is left
+    out. With no such ink (too faint, or a plate the strokes cannot outline) the whole
+    grown box is kept, and the fitted box never leaves it: texture around a line only
+    makes the fit as wide as the grown box.
+    """
+    rows, cols = display.shape[:2]
+    grown = line.clipped(rows, cols).expanded(reach, rows, cols)
+    upright = line.height > 2 * line.width
+    # Strokes as wide as the line is high (a large bold font) must survive the top-hat.
+    window = max(STROKE_WINDOW_PX, min(line.width, line.height) | 1)
+    around = grown.expanded(window, rows, cols)
+    strokes = text_strokes(display[around.y : around.bottom, around.x : around.right], window)
+    y0, x0 = grown.y - around.y, grown.x - around.x
+    ink = strokes[y0 : y0 + grown.height, x0 : x0 + grown.width] >= INK_EDGE
+    count, _, stats, _ = cv2.connectedComponentsWithStats(ink.astype(np.uint8), connectivity=8)
+    # The line's span across its text, in the grown box's pixels.
+    lo, hi = (
+        (line.x - grown.x, line.right - grown.x)
+        if upright
+        else (line.y - grown.y, line.bottom - grown.y)
+    )
+    kept = []
+    for label in range(1, count):
+        x, y, w, h = (int(v) for v in stats[label, :4])
+        start, size = (x, w) if upright else (y, h)
+        if 2 * (min(start + size, hi) - max(start, lo)) >= min(size, hi - lo):
+            kept.append(BBox(x, y, w, h))
+    if not kept:
+        return grown
+    box = kept[0]
+    for other in kept[1:]:
+        box = box.union(other)
+    fitted = BBox(grown.x + box.x, grown.y + box.y, box.width, box.height)
+    fitted = fitted.expanded(FIT_MARGIN_PX, rows, cols)
+    x1, y1 = max(fitted.x, grown.x), max(fitted.y, grown.y)
+    x2, y2 = min(fitted.right, grown.right), min(fitted.bottom, grown.bottom)
+    return BBox(x1, y1, x2 - x1, y2 - y1)
 
 
 def prepare_block(display: np.ndarray, box: BBox, scale: int, padding_px: int) -> Block | None:

@@ -13,12 +13,13 @@ from pydicom.dataset import Dataset
 from dicomscrub.config import PixelConfig
 from dicomscrub.models import BBox, BoxOrigin, origins_of
 from dicomscrub.pixels.analyzer import LineAnalyzer
-from dicomscrub.pixels.boxes import expand_boxes, merge_boxes
+from dicomscrub.pixels.boxes import merge_boxes
 from dicomscrub.pixels.candidates import (
     CONTEXT_PX,
     INK_CHROMA,
     Block,
     coloured_ink,
+    fit_to_ink,
     light_plates,
     prepare_block,
     read_blocks,
@@ -308,10 +309,13 @@ class _Search:
             self.rule_counts[rule] += 1
             found = _to_source(box, block.box, block.scale, block.padding_px)
             found = found.clipped(self.rows, self.cols)
+            if self.config.fit_ink:
+                found = fit_to_ink(q.display, found, self.config.expand_px)
+            else:
+                found = found.expanded(self.config.expand_px, self.rows, self.cols)
             origin = BoxOrigin(source, q.kind, rule, confidence, q.index)
             self.found.append((found, origin))
-            grown = found.expanded(self.config.expand_px, self.rows, self.cols)
-            self.covered[grown.y : grown.bottom, grown.x : grown.right] = True
+            self.covered[found.y : found.bottom, found.x : found.right] = True
 
     def ignore_regions(self, regions: list[BBox]) -> None:
         """Leave these regions (ultrasound data regions, where the anatomy moves) out of
@@ -349,11 +353,8 @@ class _Search:
         return False
 
     def result(self, checked: int) -> Detection:
-        rows, cols, config = self.rows, self.cols, self.config
-        merged = merge_boxes((b for b, _ in self.found), config.merge_iou)
-        boxes = tuple(
-            merge_boxes(expand_boxes(merged, config.expand_px, rows, cols), config.merge_iou)
-        )
+        # Each line's box is grown (or fitted to its ink) already.
+        boxes = tuple(merge_boxes((b for b, _ in self.found), self.config.merge_iou))
         log.debug(
             "searched %d frames (%d more checked), %d regions, %d words, %d boxes",
             self.frames,
