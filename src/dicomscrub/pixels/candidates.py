@@ -50,6 +50,12 @@ MIN_BLOCK_INK_PX = 6
 #: Thin detail from this level (of 255) is a line's ink when its box is fitted to it:
 #: below ``MIN_CONTRAST``, so that the soft edges of smoothed glyphs are taken in.
 INK_EDGE = 16
+#: The percentile of the strokes beside a line (above and below it) taken as the level
+#: of its ground's noise: ink must stand ``INK_EDGE`` above it.
+NOISE_PERCENTILE = 90
+#: The share of a detected line's height by which its box overshoots the glyphs at
+#: each end (PP-OCR grows each line it finds by about a third of the box's height).
+FIT_SLACK = 0.3
 #: Pixels kept around a line's ink when its box is fitted to it.
 FIT_MARGIN_PX = 2
 #: The largest canvas side the engine gets (the PP-OCR detector is set to scale larger
@@ -179,45 +185,68 @@ def fit_to_ink(display: np.ndarray, line: BBox, reach: int) -> BBox:
     above and below the glyphs) and short in others (a last glyph cut off), so the
     redaction follows the strokes instead.
 
-    The line's glyphs are the components of strokes (from ``INK_EDGE``, so that soft
-    glyph edges count) that lie mostly within the line's rows (its columns for an
-    upright line) anywhere in the grown box; a neighbouring line above or below is left
-    out. With no such ink (too faint, or a plate the strokes cannot outline) the whole
-    grown box is kept, and the fitted box never leaves it: texture around a line only
+    The line's glyphs are the components of strokes (from ``INK_EDGE`` above the noise
+    of the ground beside the line, so that soft glyph edges count) that lie mostly
+    within the line's rows (its columns for an upright line) anywhere in the grown box;
+    a neighbouring line above or below is left out. With no such ink (too faint, or a
+    plate the strokes cannot outline) the whole grown box is kept, and the fitted box
+    never leaves it: texture the noise level does not tell from the line's glyphs only
     makes the fit as wide as the grown box.
     """
     rows, cols = display.shape[:2]
-    grown = line.clipped(rows, cols).expanded(reach, rows, cols)
+    line = line.clipped(rows, cols)
+    grown = line.expanded(reach, rows, cols)
     upright = line.height > 2 * line.width
     # Strokes as wide as the line is high (a large bold font) must survive the top-hat.
     window = max(STROKE_WINDOW_PX, min(line.width, line.height) | 1)
     around = grown.expanded(window, rows, cols)
     strokes = text_strokes(display[around.y : around.bottom, around.x : around.right], window)
     y0, x0 = grown.y - around.y, grown.x - around.x
-    ink = strokes[y0 : y0 + grown.height, x0 : x0 + grown.width] >= INK_EDGE
-    count, _, stats, _ = cv2.connectedComponentsWithStats(ink.astype(np.uint8), connectivity=8)
+    local = strokes[y0 : y0 + grown.height, x0 : x0 + grown.width]
     # The line's span across its text, in the grown box's pixels.
     lo, hi = (
         (line.x - grown.x, line.right - grown.x)
         if upright
         else (line.y - grown.y, line.bottom - grown.y)
     )
-    kept = []
-    for label in range(1, count):
-        x, y, w, h = (int(v) for v in stats[label, :4])
-        start, size = (x, w) if upright else (y, h)
-        if 2 * (min(start + size, hi) - max(start, lo)) >= min(size, hi - lo):
-            kept.append(BBox(x, y, w, h))
+    # On a noisy ground, ink is what stands out from the noise beside the line; where
+    # nothing does (the "noise" was a neighbouring line), any stroke is ink.
+    across = local.T if upright else local
+    beside = np.concatenate([across[:lo].ravel(), across[hi:].ravel()])
+    noise = float(np.percentile(beside, NOISE_PERCENTILE)) if beside.size >= 64 else 0.0
+    kept = _glyphs(local >= INK_EDGE + noise, lo, hi, upright)
+    if not kept and noise > 0:
+        kept = _glyphs(local >= INK_EDGE, lo, hi, upright)
     if not kept:
         return grown
     box = kept[0]
     for other in kept[1:]:
         box = box.union(other)
     fitted = BBox(grown.x + box.x, grown.y + box.y, box.width, box.height)
+    # Along the text, never less than the middle of the detector's box: a glyph there
+    # that the ink missed (dimmer than the rest of the line) is still covered.
+    slack = round(FIT_SLACK * (line.width if upright else line.height))
+    if upright and line.height > 2 * slack:
+        fitted = fitted.union(BBox(fitted.x, line.y + slack, fitted.width, line.height - 2 * slack))
+    elif not upright and line.width > 2 * slack:
+        fitted = fitted.union(BBox(line.x + slack, fitted.y, line.width - 2 * slack, fitted.height))
     fitted = fitted.expanded(FIT_MARGIN_PX, rows, cols)
     x1, y1 = max(fitted.x, grown.x), max(fitted.y, grown.y)
     x2, y2 = min(fitted.right, grown.right), min(fitted.bottom, grown.bottom)
     return BBox(x1, y1, x2 - x1, y2 - y1)
+
+
+def _glyphs(ink: np.ndarray, lo: int, hi: int, upright: bool) -> list[BBox]:
+    """The boxes of the components of ``ink`` that lie mostly between ``lo`` and ``hi``
+    across the text (rows, or columns for an upright line)."""
+    count, _, stats, _ = cv2.connectedComponentsWithStats(ink.astype(np.uint8), connectivity=8)
+    kept = []
+    for label in range(1, count):
+        x, y, w, h = (int(v) for v in stats[label, :4])
+        start, size = (x, w) if upright else (y, h)
+        if 2 * (min(start + size, hi) - max(start, lo)) >= min(size, hi - lo):
+            kept.append(BBox(x, y, w, h))
+    return kept
 
 
 def prepare_block(display: np.ndarray, box: BBox, scale: int, padding_px: int) -> Block | None:

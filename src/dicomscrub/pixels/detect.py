@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import logging
-from collections import defaultdict
+import weakref
+from collections import OrderedDict, defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
@@ -51,6 +52,16 @@ MAX_EXTRA_READS = 16
 BIG_BLOCK_SHARE = 0.1
 #: The mean recognition score from which a line found in texture counts as text.
 TEXTURE_MIN_SCORE = 0.5
+#: Blocks whose words each engine remembers (per process, most recently used kept).
+REMEMBERED_BLOCKS = 4096
+
+#: What each engine read in each block, by the block's scale, padding and digest (its
+#: pixels and place): the second look meets again every block that redaction left as it
+#: was, and the files of one device share the blocks of their clinical overlay.
+_REMEMBERED: weakref.WeakKeyDictionary[
+    OcrEngine, OrderedDict[tuple[int, int, bytes], list[OcrWord]]
+]
+_REMEMBERED = weakref.WeakKeyDictionary()
 
 
 @dataclass(frozen=True, slots=True)
@@ -263,7 +274,7 @@ class _Search:
             group = [q for q in queued if self._reads(q) == reads]
             if not group:
                 continue
-            texts = read_blocks(engine.read_words, [q.block.image for q in group])
+            texts = read_remembered(engine, [q.block for q in group])
             for q, words in zip(group, texts, strict=True):
                 self._keep_lines(q, words)
 
@@ -372,6 +383,24 @@ class _Search:
             words=self.words,
             rules=tuple(sorted(self.rule_counts.items())),
         )
+
+
+def read_remembered(engine: OcrEngine, blocks: Sequence[Block]) -> list[list[OcrWord]]:
+    """The words of each block, read by ``engine`` in packed canvases, except for the
+    blocks it has read before (the same pixels in the same place, at the same scale)."""
+    memo = _REMEMBERED.setdefault(engine, OrderedDict())
+    keys = [(b.scale, b.padding_px, b.digest) for b in blocks]
+    todo = [i for i, key in enumerate(keys) if key not in memo]
+    fresh = read_blocks(engine.read_words, [blocks[i].image for i in todo]) if todo else []
+    for i, words in zip(todo, fresh, strict=True):
+        memo[keys[i]] = words
+    out = []
+    for key in keys:
+        memo.move_to_end(key)
+        out.append(memo[key])
+    while len(memo) > REMEMBERED_BLOCKS:
+        memo.popitem(last=False)
+    return out
 
 
 def _crop(display: np.ndarray, box: BBox) -> np.ndarray:

@@ -134,6 +134,12 @@ def _split_line(text: str, box: BBox, confidence: float, line: int) -> list[OcrW
 
 
 def create(config: PixelConfig) -> RapidOcrEngine:
-    """Build the engine (the models load on first use); lines are only detected, not
-    read, when every line found goes anyway (``--redact all-text``)."""
-    return RapidOcrEngine(recognise=config.redact != "all-text")
+    """The engine (the models load on first use); lines are only detected, not read,
+    when every line found goes anyway (``--redact all-text``). One engine per setting
+    and process, so that what it has read is remembered from file to file."""
+    return _engine(config.redact != "all-text")
+
+
+@functools.lru_cache(maxsize=2)
+def _engine(recognise: bool) -> RapidOcrEngine:
+    return RapidOcrEngine(recognise=recognise)

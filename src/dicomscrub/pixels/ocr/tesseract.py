@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import shutil
 
@@ -72,5 +73,11 @@ class TesseractEngine:
 
 
 def create(config: PixelConfig) -> TesseractEngine:
-    """Build the engine from the pixel configuration."""
-    return TesseractEngine(psm=config.tesseract_psm, whitelist=config.tesseract_whitelist)
+    """The engine for the pixel configuration: one per setting and process, so that
+    what it has read is remembered from file to file."""
+    return _engine(config.tesseract_psm, config.tesseract_whitelist)
+
+
+@functools.lru_cache(maxsize=4)
+def _engine(psm: int, whitelist: str | None) -> TesseractEngine:
+    return TesseractEngine(psm=psm, whitelist=whitelist)
