@@ -583,3 +583,47 @@ def test_a_dim_part_of_a_line_inside_the_detectors_box_is_covered_on_a_noisy_gro
     fitted = fit_to_ink(frame, line, 8)
     assert fitted.intersection(value) == value.area
     assert fitted.intersection(label) == label.area
+
+
+def test_a_line_from_texture_that_runs_to_the_edge_of_its_look_is_looked_at_past_it() -> None:
+    from dicomscrub.pixels.candidates import prepare_block
+    from dicomscrub.pixels.detect import _Queued, _Search
+
+    frame = np.random.default_rng(8).integers(0, 256, (ROWS, COLS), dtype=np.uint8)
+    config = PixelConfig()
+    areas = search_areas(header(), ROWS, COLS, config)
+    engine = CountingInk()
+    search = _Search(areas, config, engine, engine, MATCHER, ROWS, COLS)
+    look = BBox(100, 90, 80, 30)
+    block = prepare_block(frame, look, 2, 8)
+    assert block is not None
+
+    def past(line: BBox, along: int = 0) -> list[BBox]:
+        search.pending = []
+        search._look_along(_Queued(block, 0, "margins", "all-text", frame, True, along), line)
+        return [q.block.box for q in search.pending]
+
+    assert past(BBox(120, 100, 40, 12)) == []  # well inside the look: nothing more to see
+    left = past(BBox(101, 100, 40, 12))
+    assert len(left) == 1 and left[0].x < 101 - 30 and left[0].right >= 141  # the line too
+    right = past(BBox(140, 100, 39, 12))
+    assert len(right) == 1 and right[0].right > 179 + 30 and right[0].x <= 140
+    assert past(BBox(101, 100, 40, 12), along=1) == []  # a look already taken is not again
+
+
+def test_a_piece_that_reads_poorly_beside_a_line_from_texture_goes_with_it() -> None:
+    from dicomscrub.pixels.candidates import prepare_block
+    from dicomscrub.pixels.detect import _Queued, _Search
+
+    frame = np.random.default_rng(9).integers(0, 256, (ROWS, COLS), dtype=np.uint8)
+    config = PixelConfig(fit_ink=False, expand_px=0)
+    areas = search_areas(header(), ROWS, COLS, config)
+    search = _Search(areas, config, InkEngine(), InkEngine(), MATCHER, ROWS, COLS)
+    block = prepare_block(frame, BBox(0, 0, 120, 40), 1, 0)
+    assert block is not None
+    q = _Queued(block, 0, "margins", "all-text", frame, True, 2)
+    read = OcrWord("DOE JANE", BBox(10, 10, 60, 12), 0.9, 0)
+    beside = OcrWord("", BBox(74, 10, 20, 12), 0.1, 1)  # the detector cut the line here
+    apart = OcrWord("", BBox(10, 26, 20, 12), 0.1, 2)  # the next row: speckle, stays
+    search._keep_lines(q, [read, beside, apart])
+    assert [b for b, _ in search.found] == [BBox(10, 10, 84, 12)]

@@ -52,6 +52,9 @@ MAX_EXTRA_READS = 16
 BIG_BLOCK_SHARE = 0.1
 #: The mean recognition score from which a line found in texture counts as text.
 TEXTURE_MIN_SCORE = 0.5
+#: Closer looks past the end of a line found in texture, one after the other (a second
+#: one cost the real files of the detection benchmark half as much again and found no more).
+MAX_LOOKS_ALONG = 1
 #: Blocks whose words each engine remembers (per process, most recently used kept).
 REMEMBERED_BLOCKS = 4096
 
@@ -153,6 +156,8 @@ class _Queued:
     display: np.ndarray
     #: Cut from texture where a line may be: its lines go only if they read as text.
     textured: bool = False
+    #: How many looks along a line, each past the end of the one before, led here.
+    along: int = 0
 
 
 class _Search:
@@ -226,6 +231,7 @@ class _Search:
         queue: list[_Queued],
         *,
         textured: bool = False,
+        along: int = 0,
     ) -> None:
         padding = self.config.padding_px
         for piece in split_box(box, scale, padding):
@@ -234,7 +240,7 @@ class _Search:
                 continue
             self.seen.add(block.digest)
             policy = "all-text" if self._all_text(piece) else "phi"
-            queue.append(_Queued(block, index, self._kind(piece), policy, display, textured))
+            queue.append(_Queued(block, index, self._kind(piece), policy, display, textured, along))
 
     def _all_text(self, box: BBox) -> bool:
         """Whether ``box`` lies wholly under the ``all-text`` policy."""
@@ -266,17 +272,16 @@ class _Search:
                     box = BBox(box.x - across, box.y - down, box.width + 2 * across,
                                box.height + 2 * down).clipped(self.rows, self.cols)  # fmt: skip
                     self._queue(q.index, q.display, box, self.scale, self.pending, textured=True)
-        queued, self.pending = self.pending, []
-        self.regions += len(queued)
-        if not queued:
-            return
-        for reads, engine in ((False, self.engine), (True, self.reader)):
-            group = [q for q in queued if self._reads(q) == reads]
-            if not group:
-                continue
-            texts = read_remembered(engine, [q.block for q in group])
-            for q, words in zip(group, texts, strict=True):
-                self._keep_lines(q, words)
+        while self.pending:  # looks along lines queue more
+            queued, self.pending = self.pending, []
+            self.regions += len(queued)
+            for reads, engine in ((False, self.engine), (True, self.reader)):
+                group = [q for q in queued if self._reads(q) == reads]
+                if not group:
+                    continue
+                texts = read_remembered(engine, [q.block for q in group])
+                for q, words in zip(group, texts, strict=True):
+                    self._keep_lines(q, words)
 
     @staticmethod
     def _reads(q: _Queued) -> bool:
@@ -292,6 +297,7 @@ class _Search:
         for word in words:
             by_line[word.line].append(word)
         split: dict[str, list[OcrWord]] = {"all-text": [], "phi": []}
+        faint: list[BBox] = []  # lines in texture that did not read as text
         for line_words in by_line.values():
             policy = q.policy
             if policy == "phi":
@@ -308,6 +314,7 @@ class _Search:
                     policy = "all-text"
             if policy == "all-text" and q.textured and not _reads_as_text(line_words):
                 self.rule_counts["texture, not text"] += 1
+                faint.extend(w.box for w in line_words)
                 continue
             split[policy].extend(line_words)
         lines = [
@@ -316,10 +323,15 @@ class _Search:
             if group
             for line in text_lines(group, self.analyzer, self.config.min_confidence, policy)
         ]
+        # A piece that reads poorly right beside a line that goes is the rest of it (the
+        # detector cut the line where speckle runs into it).
+        lines = _absorb_row_neighbours(lines, faint)
         for box, rule, confidence in lines:
             self.rule_counts[rule] += 1
             found = _to_source(box, block.box, block.scale, block.padding_px)
             found = found.clipped(self.rows, self.cols)
+            if q.textured and q.along < MAX_LOOKS_ALONG:
+                self._look_along(q, found)
             if self.config.fit_ink:
                 found = fit_to_ink(q.display, found, self.config.expand_px)
             else:
@@ -327,6 +339,24 @@ class _Search:
             origin = BoxOrigin(source, q.kind, rule, confidence, q.index)
             self.found.append((found, origin))
             self.covered[found.y : found.bottom, found.x : found.right] = True
+
+    def _look_along(self, q: _Queued, line: BBox) -> None:
+        """Queue a closer look past each end of a line from texture that runs to the
+        edge of its block: the detector may have cut the line short where speckle runs
+        into it, and the rest of it lies beyond what this look took in."""
+        block = q.block.box
+        reach = max(CONTEXT_PX, 3 * line.height)
+        down = max(CONTEXT_PX, line.height // 2)
+        y0, y1 = line.y - down, line.bottom + down
+        looks = []
+        if line.x <= block.x + CONTEXT_PX and block.x > 0:
+            looks.append(BBox(line.x - reach, y0, reach + line.width, y1 - y0))
+        if line.right >= block.right - CONTEXT_PX and block.right < self.cols:
+            looks.append(BBox(line.x, y0, reach + line.width, y1 - y0))
+        for look in looks:
+            look = look.clipped(self.rows, self.cols)
+            self._queue(q.index, q.display, look, self.scale, self.pending, textured=True,
+                        along=q.along + 1)  # fmt: skip
 
     def ignore_regions(self, regions: list[BBox]) -> None:
         """Leave these regions (ultrasound data regions, where the anatomy moves) out of
@@ -431,11 +461,13 @@ def text_lines(
     lines that ``analyzer`` says hold PHI (``phi``; a whole line goes, so a misread
     neighbour does too)."""
     lines: dict[int, list[OcrWord]] = defaultdict(list)
+    others: list[BBox] = []
     for word in words:
         if policy == "all-text" or word.confidence >= min_confidence or min_confidence == 0.0:
             lines[word.line].append(word)
+        else:  # too weak to judge, but it goes with a PHI line it stands beside
+            others.append(word.box)
     out: list[tuple[BBox, str, float]] = []
-    others: list[BBox] = []
     for line_words in lines.values():
         rule = "all-text" if policy == "all-text" else analyzer.judge_line(line_words)
         if rule is None:
