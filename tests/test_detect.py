@@ -627,3 +627,32 @@ def test_a_piece_that_reads_poorly_beside_a_line_from_texture_goes_with_it() -> 
     apart = OcrWord("", BBox(10, 26, 20, 12), 0.1, 2)  # the next row: speckle, stays
     search._keep_lines(q, [read, beside, apart])
     assert [b for b, _ in search.found] == [BBox(10, 10, 84, 12)]
+
+
+def test_a_clock_changing_inside_its_box_on_later_samples_is_not_read_again() -> None:
+    rng = np.random.default_rng(3)
+    stack = []
+    for _ in range(9):
+        frame = anatomy(rng)
+        write(frame, (8, 6), "DOE^JANE 12345")
+        write(frame, (200, 6), "".join(rng.choice(list("ABCDEFGHKMWX"), 9)))  # a clock
+        stack.append(frame)
+
+    def search(samples: int) -> Detection:
+        config = PixelConfig(samples=samples)
+        return detect_phi_boxes(lambda i: stack[i], header(), 9, config, CountingInk(), MATCHER)
+
+    once = search(1).regions_read
+    found = search(3)
+    assert found.frames_searched >= 2  # the clock's new strokes make later samples looked at
+    assert found.regions_read == once  # but what changed lies in a box found already
+    clock = found.boxes[-1]
+    before = stack[4].copy()
+    write(stack[4], (clock.right + 2, 6), "W")  # the clock grows by a glyph past its box
+    assert search(3).regions_read == once + 1
+    stack[4] = before
+    late = np.zeros_like(stack[8])
+    ink = write(late, (200, 30), "ACC 4711")  # new text elsewhere on the last sample is read
+    stack[8] = np.maximum(stack[8], late)
+    found = search(3)
+    assert found.regions_read == once + 1 and covers(found.boxes, ink)

@@ -44,6 +44,9 @@ INK_LEVEL = 200
 #: New ink pixels (outside the boxes found so far and the ink already read, and on the
 #: frame before too) that make a frame worth reading again: two or three small glyphs.
 NEW_INK_PX = 64
+#: Stroke pixels outside the boxes found so far that a block may have and still need no
+#: reading: fewer than a small glyph has (a clock whose value grows by a digit is read).
+STRAY_STROKE_PX = 8
 #: Most frames the every-frame check sends to OCR in one file, so that content that
 #: keeps changing (anatomy in the searched area) cannot make a cine cost a read per frame.
 MAX_EXTRA_READS = 16
@@ -126,6 +129,10 @@ def detect_phi_boxes(
         # The first sample is read; the others when they show strokes it did not have.
         if number == 0 or search.has_new_strokes(display):
             search.add(index, display)
+        if number == 0:
+            # Read before the other samples are added: strokes of theirs that fall in
+            # boxes found here need no reading (a clock changing inside its box).
+            search.read()
     search.read()
     checked = 0
     taken = set(sampled)
@@ -218,9 +225,20 @@ class _Search:
                 # So is coloured ink in grey texture: small coloured text is easily lost
                 # at the texture's own scale.
                 for plate in light_plates(display, box, big) + coloured_ink(display, box, big):
-                    self._queue(index, display, plate, self.scale, self.pending, textured=True)
-            else:
+                    if not self._covered_already(display, plate):
+                        self._queue(index, display, plate, self.scale, self.pending, textured=True)
+            elif not self._covered_already(display, box):
                 self._queue(index, display, box, self.scale, self.pending)
+
+    def _covered_already(self, display: np.ndarray, box: BBox) -> bool:
+        """Whether all but ``STRAY_STROKE_PX`` of the strokes in ``box`` lie in boxes
+        found on earlier frames: whatever they say goes already (a clock changing inside
+        its box on a later sample of a cine need not be read again)."""
+        if not self.found:
+            return False
+        strokes = stroke_mask(_crop(display, box))
+        strokes &= ~self.covered[box.y : box.bottom, box.x : box.right]
+        return int(np.count_nonzero(strokes)) < STRAY_STROKE_PX
 
     def _queue(
         self,
@@ -267,6 +285,9 @@ class _Search:
             for q, words in zip(proposals, found, strict=True):
                 for word in words:
                     box = _to_source(word.box, q.block.box, q.block.scale, q.block.padding_px)
+                    box = box.clipped(self.rows, self.cols)
+                    if not box.area or self._covered_already(q.display, box):
+                        continue  # a line read on an earlier frame, where it goes already
                     # A line found at a small scale may be found short: look along it.
                     across, down = max(CONTEXT_PX, 3 * box.height), max(CONTEXT_PX, box.height // 2)
                     box = BBox(box.x - across, box.y - down, box.width + 2 * across,
