@@ -512,6 +512,15 @@ def test_a_line_box_is_fitted_to_its_ink_within_its_reach() -> None:
     assert ink.expanded(FIT_MARGIN_PX, ROWS, COLS).intersection(fitted) == fitted.area
     assert not fitted.intersection(above)  # the line above is not this line
     assert fit_to_ink(np.zeros_like(frame), line, 8) == line.expanded(8, ROWS, COLS)  # no ink
+    # On a cine the whole reach along the text stays: a counter may grow by a digit.
+    cine = fit_to_ink(frame, line, 8, along=True)
+    grown = line.expanded(8, ROWS, COLS)
+    assert (cine.x, cine.right, cine.y, cine.bottom) == (
+        grown.x,
+        grown.right,
+        fitted.y,
+        fitted.bottom,
+    )
     # An upright line is fitted along its columns.
     upright = np.ascontiguousarray(np.rot90(frame))
     turned = BBox(ink.y, COLS - ink.right, ink.height, ink.width)

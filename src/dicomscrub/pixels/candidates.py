@@ -179,7 +179,7 @@ def text_strokes(crop: np.ndarray, window: int = STROKE_WINDOW_PX) -> np.ndarray
     return white_top_hat(gray, window)
 
 
-def fit_to_ink(display: np.ndarray, line: BBox, reach: int) -> BBox:
+def fit_to_ink(display: np.ndarray, line: BBox, reach: int, *, along: bool = False) -> BBox:
     """The part of ``line`` grown by ``reach`` that the line's ink takes up, with
     ``FIT_MARGIN_PX`` around it: a detector's line box is loose in places (empty space
     above and below the glyphs) and short in others (a last glyph cut off), so the
@@ -192,6 +192,10 @@ def fit_to_ink(display: np.ndarray, line: BBox, reach: int) -> BBox:
     plate the strokes cannot outline) the whole grown box is kept, and the fitted box
     never leaves it: texture the noise level does not tell from the line's glyphs only
     makes the fit as wide as the grown box.
+
+    With ``along`` (the lines of a multi-frame image) the fit keeps the whole reach
+    along the text: a counter or clock that grows by a glyph on a frame that is not read
+    stays covered.
     """
     rows, cols = display.shape[:2]
     line = line.clipped(rows, cols)
@@ -231,6 +235,11 @@ def fit_to_ink(display: np.ndarray, line: BBox, reach: int) -> BBox:
     elif not upright and line.width > 2 * slack:
         fitted = fitted.union(BBox(line.x + slack, fitted.y, line.width - 2 * slack, fitted.height))
     fitted = fitted.expanded(FIT_MARGIN_PX, rows, cols)
+    if along:  # the whole reach along the text: a counter that grows by a digit
+        span = BBox(grown.x, fitted.y, grown.width, fitted.height)
+        if upright:
+            span = BBox(fitted.x, grown.y, fitted.width, grown.height)
+        fitted = fitted.union(span)
     x1, y1 = max(fitted.x, grown.x), max(fitted.y, grown.y)
     x2, y2 = min(fitted.right, grown.right), min(fitted.bottom, grown.bottom)
     return BBox(x1, y1, x2 - x1, y2 - y1)

@@ -118,6 +118,7 @@ def detect_phi_boxes(
     rows, cols = int(ds.Rows), int(ds.Columns)
     areas = search_areas(ds, rows, cols, config)
     search = _Search(areas, config, engine, reader or engine, analyzer, rows, cols)
+    search.cine = num_frames > 1
     sampled = sample_indices(num_frames, config.samples)
     # Anatomy moves inside the ultrasound data regions and in the middle of the frame:
     # whether a later frame shows new text is judged outside them (a frame that is read
@@ -204,6 +205,8 @@ class _Search:
         self.propose: Callable[[np.ndarray], list[BBox]] | None = getattr(engine, "propose", None)
         self.rule_counts: dict[str, int] = defaultdict(int)
         self.frames = self.regions = self.words = 0
+        #: Lines of a multi-frame image keep their reach along the text when fitted.
+        self.cine = False
 
     def add(self, index: int, display: np.ndarray) -> None:
         """Queue the new-looking blocks of one frame for reading."""
@@ -354,7 +357,7 @@ class _Search:
             if q.textured and q.along < MAX_LOOKS_ALONG:
                 self._look_along(q, found)
             if self.config.fit_ink:
-                found = fit_to_ink(q.display, found, self.config.expand_px)
+                found = fit_to_ink(q.display, found, self.config.expand_px, along=self.cine)
             else:
                 found = found.expanded(self.config.expand_px, self.rows, self.cols)
             origin = BoxOrigin(source, q.kind, rule, confidence, q.index)
