@@ -117,8 +117,9 @@ def detect_phi_boxes(
     """
     rows, cols = int(ds.Rows), int(ds.Columns)
     areas = search_areas(ds, rows, cols, config)
-    search = _Search(areas, config, engine, reader or engine, analyzer, rows, cols)
-    search.cine = num_frames > 1
+    search = _Search(
+        areas, config, engine, reader or engine, analyzer, rows, cols, cine=num_frames > 1
+    )
     sampled = sample_indices(num_frames, config.samples)
     # Anatomy moves inside the ultrasound data regions and in the middle of the frame:
     # whether a later frame shows new text is judged outside them (a frame that is read
@@ -180,6 +181,8 @@ class _Search:
         analyzer: LineAnalyzer,
         rows: int,
         cols: int,
+        *,
+        cine: bool = False,
     ) -> None:
         self.areas, self.config, self.analyzer = areas, config, analyzer
         self.engine, self.reader = engine, reader
@@ -206,7 +209,7 @@ class _Search:
         self.rule_counts: dict[str, int] = defaultdict(int)
         self.frames = self.regions = self.words = 0
         #: Lines of a multi-frame image keep their reach along the text when fitted.
-        self.cine = False
+        self.cine = cine
 
     def add(self, index: int, display: np.ndarray) -> None:
         """Queue the new-looking blocks of one frame for reading."""
