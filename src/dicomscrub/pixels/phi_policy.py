@@ -35,6 +35,15 @@ _TIME_RE = re.compile(r"(?<!\d)([01]?\d|2[0-3]):[0-5]\d(:[0-5]\d)?(?!\d)")
 #: Two capitalised words joined by a comma, colon or caret: how overlays write names.
 _NAME_RE = re.compile(r"\b[A-Z][A-Za-z'\-]{1,}\s*[,:^]\s*[A-Z][A-Za-z'\-]{1,}\b")
 _PHONE_RE = re.compile(r"\(?\d{3}\)?[\-. ]?\d{3}[\-. ]\d{4}")
+#: A scanner's readout: a name of what it counts or measures, then numbers of at most
+#: four digits each, apart (``Frame 123/300``, ``FR 30 Hz``), or such a count alone
+#: (``123/300``), however the spaces were read. Never an ID, whose digits run on
+#: (``MRN 25846520``).
+_READOUT_RE = re.compile(
+    r"(FRAMES?|FR|IMAGE|IMG|IM|SLICE|SE|SERIES|GAIN|DEPTH|MI|TIS|TIB|TIC|FPS|ZOOM|PWR|POWER"
+    r"|WL|WW|KVP?|MAS?)\s*[:#=]?\s*\d{1,4}(\s*[./:,]\s*\d{1,4})*\s*(%|DB|HZ|KHZ|MHZ|CM|MM|FPS)?"
+    r"|\d{1,4}(\s*/\s*\d{1,4})+"
+)
 #: Labels that introduce identifying data on the same line.
 _LABELS = frozenset(
     {"NAME", "PATIENT", "PAT", "PT", "DOB", "BIRTH", "BORN", "MRN", "ID", "PID", "ACC",
@@ -144,6 +153,8 @@ class PhiMatcher:
         header = term_match(token, self.terms)
         if header is not None:
             return "header-value" if header == "exact" else "header-value-fuzzy"
+        if _READOUT_RE.fullmatch(upper.strip()):
+            return None  # a scanner's readout such as a frame counter, not an ID
         digits = sum(c.isdigit() for c in token)
         if digits >= 5 or (digits >= 3 and len(token) >= 6 and any(c.isalpha() for c in token)):
             return "id-like"
