@@ -60,7 +60,8 @@ def test_sampled_frames_include_the_first_and_last() -> None:
     "text",
     ["GARLAND", "GARLAN0", "JOHN", "MRN25846520", "25846520", "11/15/2024", "2024-11-15",
      "15.11.2024", "15-NOV-2024", "Nov 15, 2024", "12:21:44", "617-555-0142", "LAKESIDE",
-     "(617) 555-0142", "XK48213", "BERNARD: SOPHIE", "DOE, JANE", "HOPITAL CARDIO"],
+     "(617) 555-0142", "XK48213", "BERNARD: SOPHIE", "DOE, JANE", "HOPITAL CARDIO",
+     "HOPITALCARDIO LYON"],
 )  # fmt: skip
 def test_phi_words_are_recognised_including_misreads(text: str) -> None:
     assert MATCHER.line_rule(text.split()) is not None

@@ -53,6 +53,10 @@ _LABELS = frozenset(
      "HEALTH", "INSTITUTE", "DOCTOR", "AGE", "SEX", "MRS"}
 )  # fmt: skip
 
+#: Labels long enough to be told at the start of a word that the recogniser ran
+#: together with the next one (``HOPITALCARDIO``).
+_LONG_LABELS = tuple(sorted(label for label in _LABELS if len(label) >= 6))
+
 
 def edit_distance_at_most(a: str, b: str, limit: int) -> bool:
     """Levenshtein distance of ``a`` and ``b`` is ``<= limit`` (banded, early exit)."""
@@ -158,7 +162,7 @@ class PhiMatcher:
         digits = sum(c.isdigit() for c in token)
         if digits >= 5 or (digits >= 3 and len(token) >= 6 and any(c.isalpha() for c in token)):
             return "id-like"
-        if token in _LABELS:
+        if token in _LABELS or token.startswith(_LONG_LABELS):
             return "label"
         return None
 
