@@ -36,13 +36,13 @@ _TIME_RE = re.compile(r"(?<!\d)([01]?\d|2[0-3]):[0-5]\d(:[0-5]\d)?(?!\d)")
 _NAME_RE = re.compile(r"\b[A-Z][A-Za-z'\-]{1,}\s*[,:^]\s*[A-Z][A-Za-z'\-]{1,}\b")
 _PHONE_RE = re.compile(r"\(?\d{3}\)?[\-. ]?\d{3}[\-. ]\d{4}")
 #: A scanner's readout: a name of what it counts or measures, then numbers of at most
-#: four digits each, apart (``Frame 123/300``, ``FR 30 Hz``), or such a count alone
-#: (``123/300``), however the spaces were read. Never an ID, whose digits run on
-#: (``MRN 25846520``).
+#: four digits each, apart (``Frame 123/300``, ``FR 30 Hz``), or a count alone of at
+#: most three digits a side (``123/300``; ``03/2019`` may be a month of birth), however
+#: the spaces were read. Never an ID, whose digits run on (``MRN 25846520``).
 _READOUT_RE = re.compile(
     r"(FRAMES?|FR|IMAGE|IMG|IM|SLICE|SE|SERIES|GAIN|DEPTH|MI|TIS|TIB|TIC|FPS|ZOOM|PWR|POWER"
     r"|WL|WW|KVP?|MAS?)\s*[:#=]?\s*\d{1,4}(\s*[./:,]\s*\d{1,4})*\s*(%|DB|HZ|KHZ|MHZ|CM|MM|FPS)?"
-    r"|\d{1,4}(\s*/\s*\d{1,4})+"
+    r"|\d{1,3}\s*/\s*\d{1,3}"
 )
 #: Labels that introduce identifying data on the same line.
 _LABELS = frozenset(
