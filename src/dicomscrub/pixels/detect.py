@@ -295,7 +295,7 @@ class _Search:
                     if not box.area or self._covered_already(q.display, box):
                         continue  # a line read on an earlier frame, where it goes already
                     # A line found at a small scale may be found short: look along it.
-                    across, down = max(CONTEXT_PX, 3 * box.height), max(CONTEXT_PX, box.height // 2)
+                    across, down = _look_reach(box)
                     box = BBox(box.x - across, box.y - down, box.width + 2 * across,
                                box.height + 2 * down).clipped(self.rows, self.cols)  # fmt: skip
                     self._queue(q.index, q.display, box, self.scale, self.pending, textured=True)
@@ -372,8 +372,7 @@ class _Search:
         edge of its block: the detector may have cut the line short where speckle runs
         into it, and the rest of it lies beyond what this look took in."""
         block = q.block.box
-        reach = max(CONTEXT_PX, 3 * line.height)
-        down = max(CONTEXT_PX, line.height // 2)
+        reach, down = _look_reach(line)
         y0, y1 = line.y - down, line.bottom + down
         looks = []
         if line.x <= block.x + CONTEXT_PX and block.x > 0:
@@ -458,6 +457,12 @@ def read_remembered(engine: OcrEngine, blocks: Sequence[Block]) -> list[list[Ocr
     while len(memo) > REMEMBERED_BLOCKS:
         memo.popitem(last=False)
     return out
+
+
+def _look_reach(line: BBox) -> tuple[int, int]:
+    """How far a closer look at a line from texture reaches past it: along the text
+    (three times its height) and across it (half its height)."""
+    return max(CONTEXT_PX, 3 * line.height), max(CONTEXT_PX, line.height // 2)
 
 
 def _crop(display: np.ndarray, box: BBox) -> np.ndarray:
