@@ -641,6 +641,68 @@ def memory_table(probes: Sequence[MemoryProbe]) -> str:
     return "\n".join(lines)
 
 
+def _copy_one(job: tuple[str, str]) -> None:
+    """Copy one file in the kernel, as dicomscrub copies pixel data."""
+    source, target = job
+    with open(source, "rb") as src, open(target, "wb") as dst:
+        left = os.fstat(src.fileno()).st_size
+        while left > 0:
+            done = os.copy_file_range(src.fileno(), dst.fileno(), left)
+            if done == 0:
+                break
+            left -= done
+
+
+def copy_floor(inputs: InputSet, work: Path, jobs: int, repeat: int) -> float:
+    """Seconds to copy every input file (its bytes only, in the kernel, with ``jobs``
+    processes, fastest of ``repeat`` runs after ``sync``): the part of a header-only run
+    that more processes cannot shorten where the machine's file copies do not scale."""
+    import multiprocessing
+
+    target = work / f"copy-floor-{jobs}"
+    best = float("inf")
+    for _ in range(repeat):
+        shutil.rmtree(target, ignore_errors=True)
+        target.mkdir(parents=True)
+        todo = [(str(inputs.root / f.relpath), str(target / f"{n}.dcm"))
+                for n, f in enumerate(inputs.files)]  # fmt: skip
+        subprocess.run(["sync"], check=False)
+        started = time.perf_counter()
+        if jobs == 1:
+            for job in todo:
+                _copy_one(job)
+        else:
+            with multiprocessing.get_context("fork").Pool(jobs) as pool:
+                pool.map(_copy_one, todo, chunksize=4)
+        best = min(best, time.perf_counter() - started)
+    shutil.rmtree(target, ignore_errors=True)
+    return best
+
+
+def scaling_table(runs: Sequence[Run], floors: dict[int, float]) -> str:
+    """dicomscrub's CLI against the copy floor: how close more processes come to the
+    best that a floor which does not shrink allows (Amdahl: the floor, plus the rest of
+    the one-process time shared out over the processes)."""
+    one = _reference(runs, 1)
+    if one is None or one.run_s is None or 1 not in floors:
+        return "(no clean one-process dicomscrub run: no scaling table)"
+    lines = [
+        "| processes | copying the input files alone, s | dicomscrub CLI, s (in-process) "
+        "| speed-up over 1 process | best possible with this floor, s | speed-up possible |",
+        "|---|---|---|---|---|---|",
+    ]
+    for jobs, floor in sorted(floors.items()):
+        ref = _reference(runs, jobs)
+        if ref is None or ref.run_s is None:
+            continue
+        possible = floor + max(0.0, one.run_s - floors[1]) / jobs
+        lines.append(
+            f"| {jobs} | {floor:.2f} | {ref.run_s:.2f} | {one.run_s / ref.run_s:.2f}x "
+            f"| {possible:.2f} | {one.run_s / possible:.2f}x |"
+        )
+    return "\n".join(lines)
+
+
 def verdict(runs: Sequence[Run]) -> str:
     """Is dicomscrub, one process, at least 3x the fastest competitor in one process?"""
     ref = _reference(runs, 1)
@@ -699,6 +761,7 @@ def report(
     every: Sequence[Run],
     inputs: InputSet,
     probes: Sequence[MemoryProbe],
+    floors: dict[int, float],
     argv: Sequence[str],
     seconds: float,
     load: str,
@@ -733,6 +796,12 @@ def report(
             throughput_table(runs, inputs),
             "",
             verdict(runs),
+            "",
+            "Scaling: the output must hold every pixel byte, so a header-only run copies "
+            "the set's bytes; where that copy takes as long with more processes, it bounds "
+            "the speed-up:",
+            "",
+            scaling_table(runs, floors),
             "",
             "Sampled outputs read back (every file of the first "
             f"{_SAMPLE_PATIENTS} patients and every enhanced file):",
@@ -897,9 +966,15 @@ def main(argv: Sequence[str] | None = None) -> int:
                     if not args.keep:
                         shutil.rmtree(run_dir / "output", ignore_errors=True)
         probes = probe_memory(inputs, work, key, args.timeout) if CLI in args.tools else []
+        floors = {}
+        if CLI in args.tools:
+            for jobs in modes:
+                print(f"copying the input files alone, {jobs} process(es) ...", flush=True)
+                floors[jobs] = copy_floor(inputs, work, jobs, repeat)
+                print(f"  {floors[jobs]:.2f} s", flush=True)
         elapsed = time.perf_counter() - started
         argv_shown = ["bench/bench_headers.py", *argv]
-        section = report(runs, inputs, probes, argv_shown, elapsed, load)
+        section = report(runs, inputs, probes, floors, argv_shown, elapsed, load)
     finally:
         if args.keep:
             print(f"kept: {work}")
