@@ -665,3 +665,68 @@ def test_a_clock_changing_inside_its_box_on_later_samples_is_not_read_again() ->
     stack[8] = np.maximum(stack[8], late)
     found = search(3)
     assert found.regions_read == once + 1 and covers(found.boxes, ink)
+
+
+def deep_grey(
+    photometric: str, *, window: tuple[str, str] | None, metal: bool = True
+) -> tuple[np.ndarray, Dataset, BBox]:
+    """A 12-bit CT frame whose annotation (300 HU) lies over soft tissue in the top
+    margin while metal (3000 HU) sets the top of the range; stored MONOCHROME1 as the
+    inverse of the values."""
+    rng = np.random.default_rng(11)
+    hu = np.full((ROWS, COLS), -1000, dtype=np.int32)  # air above the body
+    hu[12:, :] = 40 + rng.integers(-15, 16, (ROWS - 12, COLS))
+    if metal:
+        hu[150:160, 150:160] = 3000
+    mask = np.zeros((ROWS, COLS), dtype=np.uint8)
+    ink = _big_text(mask, (30, 24), "DOE^JOHN 4711", size=14)
+    hu[mask > 0] = 300
+    stored = hu + 1024
+    if photometric == "MONOCHROME1":
+        stored = 4095 - stored
+    ds = header()
+    ds.PhotometricInterpretation = photometric
+    ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 16, 12, 11, 0
+    ds.RescaleIntercept, ds.RescaleSlope = (
+        ("-1024", "1") if photometric == "MONOCHROME2" else ("3071", "-1")
+    )
+    if window is not None:
+        ds.WindowCenter, ds.WindowWidth = window
+    return stored.astype(np.uint16), ds, ink
+
+
+@pytest.mark.parametrize("photometric", ["MONOCHROME2", "MONOCHROME1"])
+def test_text_over_anatomy_in_deep_grey_data_is_found_through_the_files_window(
+    photometric: str,
+) -> None:
+    from dicomscrub.pixels.detect import stroke_mask
+    from dicomscrub.pixels.render import ocr_views, to_display
+
+    frame, ds, ink = deep_grey(photometric, window=("40", "400"))
+    # Over the frame's own range the text is a few levels above the tissue: no strokes.
+    assert not stroke_mask(to_display(frame, ds))[ink.y : ink.bottom, ink.x : ink.right].any()
+    views = ocr_views(frame, ds)
+    assert len(views) == 2
+    assert views[1][ink.y + ink.height // 2, :].max() == 255  # white, as a viewer shows it
+    found = detect_phi_boxes(lambda i: frame, ds, 1, PixelConfig(), InkEngine(), MATCHER)
+    assert covers(found.boxes, ink)
+    assert found.frames_searched == 1  # one frame, in two views
+
+
+def test_a_hot_pixel_does_not_hide_the_text_of_a_frame_without_a_window() -> None:
+    frame, ds, ink = deep_grey("MONOCHROME2", window=None, metal=False)
+    frame = frame.copy()
+    frame[200, 300] = 4095 * 16  # one pixel far above everything else (16 bits stored)
+    ds.BitsStored, ds.HighBit = 16, 15
+    found = detect_phi_boxes(lambda i: frame, ds, 1, PixelConfig(), InkEngine(), MATCHER)
+    assert covers(found.boxes, ink)
+
+
+def test_eight_bit_frames_and_windows_that_span_the_data_are_searched_in_one_view() -> None:
+    from dicomscrub.pixels.render import ocr_views
+
+    frame, ds, _ = deep_grey("MONOCHROME2", window=("2048", "4096"))
+    ds.RescaleIntercept = "0"
+    assert len(ocr_views(frame, ds)) == 1
+    eight = (frame >> 4).astype(np.uint8)
+    assert len(ocr_views(eight, ds)) == 1

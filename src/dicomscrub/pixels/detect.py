@@ -33,7 +33,7 @@ from dicomscrub.pixels.preprocess import (
     MIN_CONTRAST,
     upscale_factor,
 )
-from dicomscrub.pixels.render import colourfulness, to_display, to_gray
+from dicomscrub.pixels.render import colourfulness, ocr_views, to_display, to_gray
 from dicomscrub.pixels.roi import MIDDLE, SearchArea, search_areas, ultrasound_data_regions
 
 log = logging.getLogger(__name__)
@@ -127,14 +127,18 @@ def detect_phi_boxes(
     search.ignore_regions(ultrasound_data_regions(ds, rows, cols))
     search.ignore_regions([a.box for a in areas if a.kind == MIDDLE])
     for number, index in enumerate(sampled):
-        display = to_display(frame_at(index), ds)
+        views = ocr_views(frame_at(index), ds)
         # The first sample is read; the others when they show strokes it did not have.
-        if number == 0 or search.has_new_strokes(display):
-            search.add(index, display)
-        if number == 0:
-            # Read before the other samples are added: strokes of theirs that fall in
-            # boxes found here need no reading (a clock changing inside its box).
-            search.read()
+        if number == 0 or any(search.has_new_strokes(v, k) for k, v in enumerate(views)):
+            search.add(index, views[0])
+            if number == 0 or len(views) > 1:
+                # Read before other samples or views are added: their strokes that fall
+                # in boxes found here need no reading (a clock changing inside its box,
+                # a line that the frame's own range showed already).
+                search.read()
+            for view, display in enumerate(views[1:], start=1):
+                search.add(index, display, view)
+                search.read()
     search.read()
     checked = 0
     taken = set(sampled)
@@ -199,7 +203,10 @@ class _Search:
         self.found: list[tuple[BBox, BoxOrigin]] = []
         self.seen: set[bytes] = set()
         self.ink = [np.zeros((a.box.height, a.box.width), dtype=bool) for a in areas]
-        self.strokes = [np.zeros((a.box.height, a.box.width), dtype=bool) for a in areas]
+        #: Per view of the frames (:func:`ocr_views`), the strokes of each area seen so far.
+        self.strokes: dict[int, list[np.ndarray]] = defaultdict(
+            lambda: [np.zeros((a.box.height, a.box.width), dtype=bool) for a in areas]
+        )
         self.last_ink: list[np.ndarray | None] = [None for _ in areas]
         self.ignored = np.zeros((rows, cols), dtype=bool)
         self.covered = np.zeros((rows, cols), dtype=bool)
@@ -211,15 +218,17 @@ class _Search:
         #: Lines of a multi-frame image keep their reach along the text when fitted.
         self.cine = cine
 
-    def add(self, index: int, display: np.ndarray) -> None:
-        """Queue the new-looking blocks of one frame for reading."""
-        self.frames += 1
+    def add(self, index: int, display: np.ndarray, view: int = 0) -> None:
+        """Queue the new-looking blocks of one view of a frame for reading (``view`` 0:
+        the frame over its own range, which the every-frame check sees too)."""
+        self.frames += view == 0
         for number, area in enumerate(self.areas):
             crop = _crop(display, area.box)
-            ink = overlay_ink(crop)
-            self.ink[number] |= ink
-            self.last_ink[number] = ink
-            self.strokes[number] |= stroke_mask(crop)
+            if view == 0:
+                ink = overlay_ink(crop)
+                self.ink[number] |= ink
+                self.last_ink[number] = ink
+            self.strokes[view][number] |= stroke_mask(crop)
         big = BIG_BLOCK_SHARE * self.rows * self.cols
         for box in stroke_blocks(display, self.searched):
             if box.area > big and self.propose is not None:
@@ -407,13 +416,14 @@ class _Search:
             new_ink = int(np.count_nonzero(new)) >= NEW_INK_PX
         return new_ink
 
-    def has_new_strokes(self, display: np.ndarray) -> bool:
-        """Whether this frame shows strokes (thin detail of any brightness) in some area
-        that the frames queued so far did not show there (the test for sampled frames:
-        finer and slower than the ink test, so an overlay of dim text counts too)."""
+    def has_new_strokes(self, display: np.ndarray, view: int = 0) -> bool:
+        """Whether this view of a frame shows strokes (thin detail of any brightness) in
+        some area that the same view of the frames queued so far did not show there (the
+        test for sampled frames: finer and slower than the ink test, so an overlay of dim
+        text counts too)."""
         for number, area in enumerate(self.areas):
             b = area.box
-            new = stroke_mask(_crop(display, b)) & ~self.strokes[number]
+            new = stroke_mask(_crop(display, b)) & ~self.strokes[view][number]
             new &= ~self.ignored[b.y : b.bottom, b.x : b.right]
             if int(np.count_nonzero(new)) >= NEW_INK_PX:
                 return True

@@ -33,6 +33,54 @@ def to_display(frame: np.ndarray, ds: Dataset, *, robust: bool = False) -> np.nd
     return arr
 
 
+#: Mean difference (of 255) from which a reader's view of deep grey data counts as
+#: another picture than the frame stretched over its own range.
+VIEW_DIFFERENCE = 8.0
+#: Pixels at each end of a deep grey frame's range that a reader's view without a window
+#: clips: more than a few hot or dead pixels, fewer than the ink of one short word.
+OUTLIER_PX = 16
+
+
+def ocr_views(frame: np.ndarray, ds: Dataset) -> list[np.ndarray]:
+    """The 8-bit pictures that text is searched in, the first one always
+    :func:`to_display`'s.
+
+    Grey data of more than 8 bits stretched over its own range can hide text that a
+    viewer shows plainly: a CT's annotation at 300 HU over soft tissue is a few levels
+    above it once metal at 3000 HU sets the top of the range, and one hot pixel darkens
+    a whole 16-bit frame. Such a frame is also searched as a reader sees it: through the
+    file's VOI (its first window or VOI LUT, after the modality LUT), or where it has
+    none, stretched between its ``OUTLIER_PX``-th darkest and brightest pixels (a few hot
+    pixels stop setting the range, a line of text, with more, still does, so bright text
+    stays brighter than the anatomy under it); but only where that picture
+    differs from the first (by ``VIEW_DIFFERENCE`` on average), so a window that spans
+    the data costs nothing.
+    """
+    first = to_display(frame, ds)
+    photometric = str(ds.get("PhotometricInterpretation", "")).strip()
+    if not photometric.startswith("MONOCHROME") or frame.ndim != 2 or frame.dtype == np.uint8:
+        return [first]
+    view = None
+    if "WindowCenter" in ds or "VOILUTSequence" in ds:
+        try:
+            windowed = apply_voi_lut(apply_modality_lut(frame, ds), ds, index=0)
+            view = stretch(np.asarray(windowed))
+        except Exception:  # a broken VOI: the percentiles below stand in for it
+            view = None
+    if view is None:
+        flat = frame.ravel()
+        if flat.size > 2 * OUTLIER_PX:
+            lo = np.partition(flat, OUTLIER_PX)[OUTLIER_PX]
+            hi = np.partition(flat, -OUTLIER_PX)[-OUTLIER_PX]
+            view = stretch(np.clip(frame, lo, hi))
+    if view is None:
+        return [first]
+    if photometric == "MONOCHROME1":
+        view = 255 - view
+    difference = float(np.mean(np.abs(view.astype(np.int16) - first.astype(np.int16))))
+    return [first, view] if difference >= VIEW_DIFFERENCE else [first]
+
+
 def stretch(arr: np.ndarray, *, robust: bool = False) -> np.ndarray:
     """Stretch to uint8 between min and max, or robust percentiles (constant -> 0)."""
     if arr.dtype == np.uint8:
