@@ -80,3 +80,18 @@ def test_a_missing_rapidocr_names_the_package_to_install(monkeypatch: pytest.Mon
     monkeypatch.setattr(rapidocr, "is_available", lambda: False)
     with pytest.raises(EngineUnavailableError, match=r"pip install rapidocr_onnxruntime"):
         base.get_engine(PixelConfig(ocr_engine="rapidocr"))
+
+
+@needs_rapidocr
+@pytest.mark.parametrize("turn", [1, 3])
+def test_a_line_turned_by_a_quarter_either_way_is_read(turn: int) -> None:
+    image = np.ascontiguousarray(np.rot90(_rendered([(40, "DOE^JOHN 4471920")], (100, 300)), turn))
+    engine = base.get_engine(PixelConfig(ocr_engine="rapidocr", redact="phi"))
+    words = engine.read_words(image)
+    text = "".join(w.text for w in words).replace(" ", "")
+    assert "4471920" in text
+    ink_rows, ink_cols = np.nonzero(image < 128)
+    covered = np.zeros_like(image, dtype=bool)
+    for word in words:
+        covered[word.box.y : word.box.bottom, word.box.x : word.box.right] = True
+    assert covered[ink_rows, ink_cols].mean() >= 0.98

@@ -81,16 +81,55 @@ class RapidOcrEngine:
                 OcrWord("", box, 1.0, line) for line, box in enumerate(_lines(pixels, BOX_SCORE))
             ]
         result, _ = _model()(pixels, use_cls=False, **_settings(READ_BOX_SCORE))
+        lines = [
+            (_outward(points), str(text), float(score)) for points, text, score in result or ()
+        ]
+        lines = _read_upright_both_ways(pixels, lines)
         words: list[OcrWord] = []
-        for line, (points, text, score) in enumerate(result or ()):
-            confidence = max(0.0, min(1.0, float(score)))
-            words.extend(_split_line(str(text), _outward(points), confidence, line))
+        for line, (box, text, score) in enumerate(lines):
+            confidence = max(0.0, min(1.0, score))
+            words.extend(_split_line(text, box, confidence, line))
         return words
 
     def propose(self, image: np.ndarray) -> list[BBox]:
         """Where lines may be, found leniently (a weaker line score is enough), for a
         closer look at a larger scale: the cheap first pass over large textured areas."""
         return _lines(np.ascontiguousarray(image), PROPOSAL_SCORE)
+
+
+#: A line at least this many times taller than wide is upright: text turned by a quarter
+#: (RapidOCR's own test for turning a line before reading it).
+UPRIGHT_RATIO = 1.5
+
+
+def _read_upright_both_ways(
+    pixels: np.ndarray, lines: list[tuple[BBox, str, float]]
+) -> list[tuple[BBox, str, float]]:
+    """Read each upright line turned the other way too, and keep the reading that scores
+    higher.
+
+    RapidOCR turns an upright line a quarter anticlockwise before reading it, which
+    reads text that was turned clockwise; text turned anticlockwise (reading upwards, as
+    along the left edge of many images) comes out upside down and reads as nothing like
+    itself. Its direction classifier would turn every line of every image; only upright
+    lines need it, and they are few.
+    """
+    upright = [i for i, (box, _, _) in enumerate(lines) if box.height >= UPRIGHT_RATIO * box.width]
+    if not upright:
+        return lines
+    import cv2
+
+    crops = []
+    for i in upright:
+        box = lines[i][0]
+        crop = np.rot90(pixels[box.y : box.bottom, box.x : box.right], -1)
+        crops.append(cv2.cvtColor(np.ascontiguousarray(crop), cv2.COLOR_GRAY2BGR))
+    readings, _ = _model().text_rec(crops)
+    out = list(lines)
+    for i, (text, score) in zip(upright, readings, strict=True):
+        if float(score) > out[i][2]:
+            out[i] = (out[i][0], str(text), float(score))
+    return out
 
 
 def _settings(box_score: float) -> dict[str, float]:
@@ -116,11 +155,13 @@ def _split_line(text: str, box: BBox, confidence: float, line: int) -> list[OcrW
     """The words of one recognised line, each with its share of the line's width (the
     first from the box's left edge, the last to its right edge). A line read as nothing
     is still one (empty) word: found text goes under ``--redact all-text`` whatever it
-    was read as."""
+    was read as. The words of an upright line each get the whole of its box."""
     text = text.strip()
     parts = text.split()
     if len(parts) <= 1:
         return [OcrWord(text, box, confidence, line)]
+    if box.height >= UPRIGHT_RATIO * box.width:  # the words run down or up: each gets it all
+        return [OcrWord(part, box, confidence, line) for part in parts]
     total = len(text)
     words = []
     start = 0
