@@ -499,7 +499,10 @@ def test_coloured_ink_in_grey_speckle_is_a_block_of_its_own() -> None:
 
 
 def test_a_line_box_is_fitted_to_its_ink_within_its_reach() -> None:
-    from dicomscrub.pixels.candidates import FIT_MARGIN_PX, fit_to_ink
+    from dicomscrub.pixels.candidates import FIT_MARGIN_ACROSS_PX, FIT_MARGIN_PX, fit_to_ink
+
+    def margins(box: BBox, dx: int, dy: int) -> BBox:
+        return BBox(box.x - dx, box.y - dy, box.width + 2 * dx, box.height + 2 * dy)
 
     frame = np.random.default_rng(5).integers(0, 12, (ROWS, COLS), dtype=np.uint8)  # dark noise
     above = _big_text(frame, (60, 78), "DOE", size=14)
@@ -509,7 +512,8 @@ def test_a_line_box_is_fitted_to_its_ink_within_its_reach() -> None:
     line = BBox(ink.x - 3, ink.y - 6, ink.width - 3, ink.height + 12)
     fitted = fit_to_ink(frame, line, 8)
     assert fitted.intersection(ink) == ink.area  # all of the line's ink, the cut glyph too
-    assert ink.expanded(FIT_MARGIN_PX, ROWS, COLS).intersection(fitted) == fitted.area
+    # Two pixels past the ends of the line, one above and below it.
+    assert margins(ink, FIT_MARGIN_PX, FIT_MARGIN_ACROSS_PX).intersection(fitted) == fitted.area
     assert not fitted.intersection(above)  # the line above is not this line
     assert fit_to_ink(np.zeros_like(frame), line, 8) == line.expanded(8, ROWS, COLS)  # no ink
     # On a cine the whole reach along the text stays: a counter may grow by a digit.
@@ -527,7 +531,7 @@ def test_a_line_box_is_fitted_to_its_ink_within_its_reach() -> None:
     loose = BBox(turned.x - 6, turned.y - 3, turned.width + 12, turned.height - 3)
     fitted = fit_to_ink(upright, loose, 8)
     assert fitted.intersection(turned) == turned.area
-    assert turned.expanded(FIT_MARGIN_PX, COLS, ROWS).intersection(fitted) == fitted.area
+    assert margins(turned, FIT_MARGIN_ACROSS_PX, FIT_MARGIN_PX).intersection(fitted) == fitted.area
 
 
 class WholeBlock:
@@ -541,14 +545,14 @@ class WholeBlock:
 
 
 def test_redaction_boxes_hug_the_ink_unless_whole_boxes_are_asked_for() -> None:
-    from dicomscrub.pixels.candidates import FIT_MARGIN_PX
+    from dicomscrub.pixels.candidates import FIT_MARGIN_ACROSS_PX
 
     frame = np.random.default_rng(6).integers(0, 12, (ROWS, COLS), dtype=np.uint8)
     ink = _big_text(frame, (20, 10), "SMITH JOHN", size=14)
     engine = WholeBlock()
     fitted = detect_phi_boxes(lambda i: frame, header(), 1, PixelConfig(), engine, MATCHER)
     assert len(fitted.boxes) == 1 and covers(fitted.boxes, ink)
-    assert fitted.boxes[0].height <= ink.height + 2 * FIT_MARGIN_PX  # tight across the text
+    assert fitted.boxes[0].height <= ink.height + 2 * FIT_MARGIN_ACROSS_PX  # tight across it
     whole = PixelConfig(fit_ink=False)
     loose = detect_phi_boxes(lambda i: frame, header(), 1, whole, engine, MATCHER)
     assert len(loose.boxes) == 1 and loose.boxes[0].area > 2 * fitted.boxes[0].area

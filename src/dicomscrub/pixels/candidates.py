@@ -56,8 +56,11 @@ NOISE_PERCENTILE = 90
 #: The share of a detected line's height by which its box overshoots the glyphs at
 #: each end (PP-OCR grows each line it finds by about a third of the box's height).
 FIT_SLACK = 0.3
-#: Pixels kept around a line's ink when its box is fitted to it.
+#: Pixels kept around a line's ink when its box is fitted to it: past its first and last
+#: glyphs, and above and below it (the rows of soft glyph edges are ink already there;
+#: past the ends, a faint serif or the soft side of a round glyph may not be).
 FIT_MARGIN_PX = 2
+FIT_MARGIN_ACROSS_PX = 1
 #: The largest canvas side the engine gets (the PP-OCR detector is set to scale larger
 #: images down, which would shrink small text), and the white gap between blocks on it.
 MAX_CANVAS_PX = 2048
@@ -181,9 +184,9 @@ def text_strokes(crop: np.ndarray, window: int = STROKE_WINDOW_PX) -> np.ndarray
 
 def fit_to_ink(display: np.ndarray, line: BBox, reach: int, *, along: bool = False) -> BBox:
     """The part of ``line`` grown by ``reach`` that the line's ink takes up, with
-    ``FIT_MARGIN_PX`` around it: a detector's line box is loose in places (empty space
-    above and below the glyphs) and short in others (a last glyph cut off), so the
-    redaction follows the strokes instead.
+    ``FIT_MARGIN_PX`` past its ends and ``FIT_MARGIN_ACROSS_PX`` above and below it: a
+    detector's line box is loose in places (empty space above and below the glyphs) and
+    short in others (a last glyph cut off), so the redaction follows the strokes instead.
 
     The line's glyphs are the components of strokes (from ``INK_EDGE`` above the noise
     of the ground beside the line, so that soft glyph edges count) that lie mostly
@@ -234,7 +237,12 @@ def fit_to_ink(display: np.ndarray, line: BBox, reach: int, *, along: bool = Fal
         fitted = fitted.union(BBox(fitted.x, line.y + slack, fitted.width, line.height - 2 * slack))
     elif not upright and line.width > 2 * slack:
         fitted = fitted.union(BBox(line.x + slack, fitted.y, line.width - 2 * slack, fitted.height))
-    fitted = fitted.expanded(FIT_MARGIN_PX, rows, cols)
+    grow_x, grow_y = (
+        (FIT_MARGIN_ACROSS_PX, FIT_MARGIN_PX) if upright else (FIT_MARGIN_PX, FIT_MARGIN_ACROSS_PX)
+    )
+    fitted = BBox(
+        fitted.x - grow_x, fitted.y - grow_y, fitted.width + 2 * grow_x, fitted.height + 2 * grow_y
+    ).clipped(rows, cols)
     if along:  # the whole reach along the text: a counter that grows by a digit
         span = BBox(grown.x, fitted.y, grown.width, fitted.height)
         if upright:
