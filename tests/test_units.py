@@ -61,7 +61,7 @@ def test_sampled_frames_include_the_first_and_last() -> None:
     ["GARLAND", "GARLAN0", "JOHN", "MRN25846520", "25846520", "11/15/2024", "2024-11-15",
      "15.11.2024", "15-NOV-2024", "Nov 15, 2024", "12:21:44", "617-555-0142", "LAKESIDE",
      "(617) 555-0142", "XK48213", "BERNARD: SOPHIE", "DOE, JANE", "HOPITAL CARDIO",
-     "HOPITALCARDIO LYON"],
+     "HOPITALCARDIO LYON", "04Sap 2024", "O4 SEP 2024", "Dcc 3, 2019", "04 Sop 2024"],
 )  # fmt: skip
 def test_phi_words_are_recognised_including_misreads(text: str) -> None:
     assert MATCHER.line_rule(text.split()) is not None

@@ -31,6 +31,12 @@ _MONTH_DATE_RE = re.compile(
     + "|".join(_MONTHS)
     + r")[A-Z]*[\-/ .]?\d{1,2}[, ]*\d{4}"
 )
+#: A date whose month the recogniser misread (``04 SAP 2024``): a day, a word whose
+#: first three letters are one letter off a month's, and a year; or the month first.
+_MISREAD_MONTH_RE = re.compile(
+    r"(?<!\d)(?:0?[1-9]|[12]\d|3[01])[\-/ .]?([A-Z]{3})[A-Z]*[\-/ .,]?(?:19|20)\d{2}(?!\d)"
+    r"|(?<![A-Z])([A-Z]{3})[A-Z]*[\-/ .]?(?:0?[1-9]|[12]\d|3[01])[, ]*(?:19|20)\d{2}(?!\d)"
+)
 _TIME_RE = re.compile(r"(?<!\d)([01]?\d|2[0-3]):[0-5]\d(:[0-5]\d)?(?!\d)")
 #: Two capitalised words joined by a comma, colon or caret: how overlays write names.
 _NAME_RE = re.compile(r"\b[A-Z][A-Za-z'\-]{1,}\s*[,:^]\s*[A-Z][A-Za-z'\-]{1,}\b")
@@ -56,6 +62,18 @@ _LABELS = frozenset(
 #: Labels long enough to be told at the start of a word that the recogniser ran
 #: together with the next one (``HOPITALCARDIO``).
 _LONG_LABELS = tuple(sorted(label for label in _LABELS if len(label) >= 6))
+
+
+def _is_date(upper: str) -> bool:
+    """Whether upper-cased text holds a date, in figures or with a month's name (read
+    right, or one letter off)."""
+    if _DATE_RE.search(upper) or _MONTH_DATE_RE.search(upper):
+        return True
+    for found in _MISREAD_MONTH_RE.finditer(upper):
+        word = found.group(1) or found.group(2)
+        if any(sum(a != b for a, b in zip(word, month, strict=True)) <= 1 for month in _MONTHS):
+            return True
+    return False
 
 
 def edit_distance_at_most(a: str, b: str, limit: int) -> bool:
@@ -146,7 +164,7 @@ class PhiMatcher:
         if token and token in self.allow:
             return None
         upper = text.upper()
-        if _DATE_RE.search(upper) or _MONTH_DATE_RE.search(upper):
+        if _is_date(upper):
             return "date"
         if _TIME_RE.search(upper):
             return "time"
@@ -189,7 +207,7 @@ class PhiMatcher:
             return "name-pattern"
         if len(texts) > 1:
             upper = joined.upper()
-            if _DATE_RE.search(upper) or _MONTH_DATE_RE.search(upper):
+            if _is_date(upper):
                 return "date"
             if _PHONE_RE.search(upper):
                 return "phone"
