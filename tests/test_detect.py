@@ -734,3 +734,35 @@ def test_eight_bit_frames_and_windows_that_span_the_data_are_searched_in_one_vie
     assert len(ocr_views(frame, ds)) == 1
     eight = (frame >> 4).astype(np.uint8)
     assert len(ocr_views(eight, ds)) == 1
+
+
+class LabelAndDate(InkEngine):
+    """The ink engine reading each run of ink on a band as one word: short runs as a
+    label it misread (``b .``), long ones as a date."""
+
+    def read_words(self, image: np.ndarray) -> list[OcrWord]:
+        words = []
+        for band in super().read_words(image):
+            b = band.box
+            cols = np.flatnonzero((image[b.y : b.bottom, b.x : b.right] < 128).any(axis=0))
+            runs = np.split(cols, np.flatnonzero(np.diff(cols) > b.height) + 1)
+            for run in runs:
+                box = BBox(b.x + int(run[0]), b.y, int(run[-1] - run[0]) + 1, b.height)
+                text = "b ." if box.width < 4 * box.height else "11/22/2013"
+                words.append(OcrWord(text, box, 0.9, band.line))
+        return words
+
+
+def test_a_label_read_in_another_block_goes_with_the_phi_value_beside_it() -> None:
+    from dicomscrub.pixels.candidates import JOIN_COLS_PX, stroke_blocks
+
+    frame = np.zeros((ROWS, COLS), dtype=np.uint8)
+    label = _big_text(frame, (10, 12), "DOB:", size=28)
+    date = _big_text(frame, (label.right + 2 * JOIN_COLS_PX + 2, 12), "11/22/2013", size=28)
+    assert date.x - label.right <= 1.5 * date.height  # beside it
+    assert len(stroke_blocks(frame, np.ones_like(frame, dtype=bool))) == 2  # in another block
+    apart = _big_text(frame, (10, 64), "DOB:", size=28)  # a label alone stays
+    config = PixelConfig(redact="phi")
+    found = detect_phi_boxes(lambda i: frame, header(), 1, config, LabelAndDate(), MATCHER)
+    assert covers(found.boxes, date) and covers(found.boxes, label)
+    assert not any(b.intersection(apart) for b in found.boxes)

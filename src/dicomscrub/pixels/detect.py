@@ -201,6 +201,8 @@ class _Search:
             if area.policy == "all-text":
                 self.all_text[b.y : b.bottom, b.x : b.right] = True
         self.found: list[tuple[BBox, BoxOrigin]] = []
+        #: Words read that did not go (in the frame's pixels), with the block they are in.
+        self.stayed: list[tuple[BBox, _Queued]] = []
         self.seen: set[bytes] = set()
         self.ink = [np.zeros((a.box.height, a.box.width), dtype=bool) for a in areas]
         #: Per view of the frames (:func:`ocr_views`), the strokes of each area seen so far.
@@ -353,28 +355,53 @@ class _Search:
                 faint.extend(w.box for w in line_words)
                 continue
             split[policy].extend(line_words)
+        left: list[BBox] = []
         lines = [
             line
             for policy, group in split.items()
             if group
-            for line in text_lines(group, self.analyzer, self.config.min_confidence, policy)
+            for line in text_lines(group, self.analyzer, self.config.min_confidence, policy, left)
         ]
         # A piece that reads poorly right beside a line that goes is the rest of it (the
         # detector cut the line where speckle runs into it).
         lines = _absorb_row_neighbours(lines, faint)
+        for box in left + faint:
+            found = _to_source(box, block.box, block.scale, block.padding_px)
+            self.stayed.append((found.clipped(self.rows, self.cols), q))
         for box, rule, confidence in lines:
             self.rule_counts[rule] += 1
             found = _to_source(box, block.box, block.scale, block.padding_px)
             found = found.clipped(self.rows, self.cols)
             if q.textured and q.along < MAX_LOOKS_ALONG:
                 self._look_along(q, found)
-            if self.config.fit_ink:
-                found = fit_to_ink(q.display, found, self.config.expand_px, along=self.cine)
-            else:
-                found = found.expanded(self.config.expand_px, self.rows, self.cols)
             origin = BoxOrigin(source, q.kind, rule, confidence, q.index)
-            self.found.append((found, origin))
-            self.covered[found.y : found.bottom, found.x : found.right] = True
+            self._found(self._fitted(q, found), origin)
+
+    def _fitted(self, q: _Queued, line: BBox) -> BBox:
+        """The box that redacts a line of ``q``'s frame: fitted to its ink, or grown."""
+        if self.config.fit_ink:
+            return fit_to_ink(q.display, line, self.config.expand_px, along=self.cine)
+        return line.expanded(self.config.expand_px, self.rows, self.cols)
+
+    def _found(self, box: BBox, origin: BoxOrigin) -> None:
+        self.found.append((box, origin))
+        self.covered[box.y : box.bottom, box.x : box.right] = True
+
+    def _take_neighbours(self) -> None:
+        """Send with each line that goes the words that stayed right beside it on the
+        same row of the same frame, read in another block: a label cut off from its value
+        (``DOB:`` in one block, the date in the next) goes with it, as it would have in
+        one block."""
+        taken = True
+        while taken and self.stayed:
+            taken = False
+            for box, origin in list(self.found):
+                for entry in list(self.stayed):
+                    other, q = entry
+                    if q.index == origin.frame and _same_row_and_close(box, other):
+                        self.stayed.remove(entry)
+                        self._found(self._fitted(q, other), origin)
+                        taken = True
 
     def _look_along(self, q: _Queued, line: BBox) -> None:
         """Queue a closer look past each end of a line from texture that runs to the
@@ -430,6 +457,7 @@ class _Search:
         return False
 
     def result(self, checked: int) -> Detection:
+        self._take_neighbours()
         # Each line's box is grown (or fitted to its ink) already.
         boxes = tuple(merge_boxes((b for b, _ in self.found), self.config.merge_iou))
         log.debug(
@@ -496,12 +524,16 @@ def overlay_ink(crop: np.ndarray) -> np.ndarray:
 
 
 def text_lines(
-    words: Sequence[OcrWord], analyzer: LineAnalyzer, min_confidence: float, policy: str
+    words: Sequence[OcrWord],
+    analyzer: LineAnalyzer,
+    min_confidence: float,
+    policy: str,
+    left: list[BBox] | None = None,
 ) -> list[tuple[BBox, str, float]]:
     """Boxes of the whole lines that go, with the rule that sent each and the line's mean
     word confidence: every line found (``all-text``, whatever was read in it), or the
     lines that ``analyzer`` says hold PHI (``phi``; a whole line goes, so a misread
-    neighbour does too)."""
+    neighbour does too). The boxes of the words that stay are added to ``left``."""
     lines: dict[int, list[OcrWord]] = defaultdict(list)
     others: list[BBox] = []
     for word in words:
@@ -520,7 +552,10 @@ def text_lines(
             box = box.union(word.box)
         confidence = sum(w.confidence for w in line_words) / len(line_words)
         out.append((box, rule, confidence))
-    return _absorb_row_neighbours(out, others)
+    out = _absorb_row_neighbours(out, others)
+    if left is not None:
+        left.extend(others)
+    return out
 
 
 def _absorb_row_neighbours(
