@@ -596,6 +596,10 @@ def test_a_dim_part_of_a_line_inside_the_detectors_box_is_covered_on_a_noisy_gro
     fitted = fit_to_ink(frame, line, 8)
     assert fitted.intersection(value) == value.area
     assert fitted.intersection(label) == label.area
+    # An engine whose boxes end at the glyphs (Tesseract) covers a dim last glyph too.
+    tight = BBox(label.x, line.y, value.right - label.x, line.height)
+    assert fit_to_ink(frame, tight, 8).intersection(value) < value.area  # PP-OCR's overshoot
+    assert fit_to_ink(frame, tight, 8, slack=0.0).intersection(value) == value.area
 
 
 def test_a_line_from_texture_that_runs_to_the_edge_of_its_look_is_looked_at_past_it() -> None:

@@ -182,7 +182,14 @@ def text_strokes(crop: np.ndarray, window: int = STROKE_WINDOW_PX) -> np.ndarray
     return white_top_hat(gray, window)
 
 
-def fit_to_ink(display: np.ndarray, line: BBox, reach: int, *, along: bool = False) -> BBox:
+def fit_to_ink(
+    display: np.ndarray,
+    line: BBox,
+    reach: int,
+    *,
+    along: bool = False,
+    slack: float = FIT_SLACK,
+) -> BBox:
     """The part of ``line`` grown by ``reach`` that the line's ink takes up, with
     ``FIT_MARGIN_PX`` past its ends and ``FIT_MARGIN_ACROSS_PX`` above and below it: a
     detector's line box is loose in places (empty space above and below the glyphs) and
@@ -195,6 +202,10 @@ def fit_to_ink(display: np.ndarray, line: BBox, reach: int, *, along: bool = Fal
     plate the strokes cannot outline) the whole grown box is kept, and the fitted box
     never leaves it: texture the noise level does not tell from the line's glyphs only
     makes the fit as wide as the grown box.
+
+    ``slack`` is how far the detector's boxes overshoot a line's ends, as a share of
+    its height (``FIT_SLACK`` for PP-OCR; none for an engine whose boxes are the glyphs'
+    own bounds): the fit never ends inside what is left of the box.
 
     With ``along`` (the lines of a multi-frame image) the fit keeps the whole reach
     along the text: a counter or clock that grows by a glyph on a frame that is not read
@@ -232,11 +243,11 @@ def fit_to_ink(display: np.ndarray, line: BBox, reach: int, *, along: bool = Fal
     fitted = BBox(grown.x + box.x, grown.y + box.y, box.width, box.height)
     # Along the text, never less than the middle of the detector's box: a glyph there
     # that the ink missed (dimmer than the rest of the line) is still covered.
-    slack = round(FIT_SLACK * (line.width if upright else line.height))
-    if upright and line.height > 2 * slack:
-        fitted = fitted.union(BBox(fitted.x, line.y + slack, fitted.width, line.height - 2 * slack))
-    elif not upright and line.width > 2 * slack:
-        fitted = fitted.union(BBox(line.x + slack, fitted.y, line.width - 2 * slack, fitted.height))
+    end = round(slack * (line.width if upright else line.height))
+    if upright and line.height > 2 * end:
+        fitted = fitted.union(BBox(fitted.x, line.y + end, fitted.width, line.height - 2 * end))
+    elif not upright and line.width > 2 * end:
+        fitted = fitted.union(BBox(line.x + end, fitted.y, line.width - 2 * end, fitted.height))
     grow_x, grow_y = (
         (FIT_MARGIN_ACROSS_PX, FIT_MARGIN_PX) if upright else (FIT_MARGIN_PX, FIT_MARGIN_ACROSS_PX)
     )

@@ -17,6 +17,7 @@ from dicomscrub.pixels.analyzer import LineAnalyzer
 from dicomscrub.pixels.boxes import merge_boxes
 from dicomscrub.pixels.candidates import (
     CONTEXT_PX,
+    FIT_SLACK,
     INK_CHROMA,
     Block,
     coloured_ink,
@@ -380,7 +381,9 @@ class _Search:
     def _fitted(self, q: _Queued, line: BBox) -> BBox:
         """The box that redacts a line of ``q``'s frame: fitted to its ink, or grown."""
         if self.config.fit_ink:
-            return fit_to_ink(q.display, line, self.config.expand_px, along=self.cine)
+            engine = self.reader if self._reads(q) else self.engine
+            slack = float(getattr(engine, "line_overshoot", FIT_SLACK))
+            return fit_to_ink(q.display, line, self.config.expand_px, along=self.cine, slack=slack)
         return line.expanded(self.config.expand_px, self.rows, self.cols)
 
     def _found(self, box: BBox, origin: BoxOrigin) -> None:

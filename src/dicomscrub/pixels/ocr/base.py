@@ -31,7 +31,13 @@ class OcrWord:
 
 
 class OcrEngine(Protocol):
-    """Reads words from an 8-bit grey image (dark text on a light background)."""
+    """Reads words from an 8-bit grey image (dark text on a light background).
+
+    An engine may say how far its line boxes reach past a line's first and last glyphs,
+    as a share of the line's height, in ``line_overshoot`` (default
+    :data:`~dicomscrub.pixels.candidates.FIT_SLACK`): redaction boxes fitted to the ink
+    never end inside the rest of the box.
+    """
 
     name: str
 

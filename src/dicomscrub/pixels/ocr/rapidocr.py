@@ -68,6 +68,9 @@ class RapidOcrEngine:
     """
 
     name = "rapidocr"
+    #: How far past a line's first and last glyphs its box reaches, as a share of the
+    #: line's height (the detector grows every line it finds).
+    line_overshoot = 0.3
 
     def __init__(self, *, recognise: bool = True) -> None:
         self.recognise = recognise

@@ -27,6 +27,8 @@ class TesseractEngine:
     """Word boxes from ``tesseract`` (LSTM engine), page segmentation and whitelist tunable."""
 
     name = "tesseract"
+    #: Its word boxes are the glyphs' own bounds: a line's box reaches its ends.
+    line_overshoot = 0.0
 
     def __init__(self, psm: int = 11, whitelist: str | None = None) -> None:
         # Files are processed in parallel already; Tesseract's own OpenMP threads only
