@@ -770,3 +770,24 @@ def test_a_label_read_in_another_block_goes_with_the_phi_value_beside_it() -> No
     found = detect_phi_boxes(lambda i: frame, header(), 1, config, LabelAndDate(), MATCHER)
     assert covers(found.boxes, date) and covers(found.boxes, label)
     assert not any(b.intersection(apart) for b in found.boxes)
+
+
+def test_a_line_centred_under_a_phi_line_goes_with_it_and_a_list_item_stays() -> None:
+    from PIL import ImageFont
+
+    font = ImageFont.load_default(size=16)
+    frame = np.zeros((ROWS, COLS), dtype=np.uint8)
+    # A banner: an institution's name (read as PHI) with its department centred under it.
+    name = _big_text(frame, (40, 12), "WESTWAY MEDICAL", size=16)
+    left, top, right, _ = font.getbbox("DEPT")
+    centre = (name.x + name.right) // 2
+    under = (centre - (right - left) // 2 - left, name.bottom + 3 - top)  # 3 px below
+    dept = _big_text(frame, under, "DEPT", size=16)
+    # A list: the same two lines, left-aligned.
+    listed = _big_text(frame, (40, 170), "WESTWAY MEDICAL", size=16)
+    item = _big_text(frame, (40, listed.bottom + 3 - top), "DEPT", size=16)
+    config = PixelConfig(redact="phi")
+    found = detect_phi_boxes(lambda i: frame, header(), 1, config, LabelAndDate(), MATCHER)
+    assert covers(found.boxes, name) and covers(found.boxes, listed)
+    assert covers(found.boxes, dept)
+    assert not any(b.intersection(item) for b in found.boxes)

@@ -202,8 +202,9 @@ class _Search:
             if area.policy == "all-text":
                 self.all_text[b.y : b.bottom, b.x : b.right] = True
         self.found: list[tuple[BBox, BoxOrigin]] = []
-        #: Words read that did not go (in the frame's pixels), with the block they are in.
+        #: Words and lines read that did not go (in the frame's pixels), with their block.
         self.stayed: list[tuple[BBox, _Queued]] = []
+        self.stayed_lines: list[tuple[BBox, _Queued]] = []
         self.seen: set[bytes] = set()
         self.ink = [np.zeros((a.box.height, a.box.width), dtype=bool) for a in areas]
         #: Per view of the frames (:func:`ocr_views`), the strokes of each area seen so far.
@@ -369,6 +370,12 @@ class _Search:
         for box in left + faint:
             found = _to_source(box, block.box, block.scale, block.padding_px)
             self.stayed.append((found.clipped(self.rows, self.cols), q))
+        gone = [box for box, _, _ in lines]
+        for line_words in by_line.values():
+            box = _union(w.box for w in line_words)
+            if not any(box.intersection(other) for other in gone):
+                found = _to_source(box, block.box, block.scale, block.padding_px)
+                self.stayed_lines.append((found.clipped(self.rows, self.cols), q))
         for box, rule, confidence in lines:
             self.rule_counts[rule] += 1
             found = _to_source(box, block.box, block.scale, block.padding_px)
@@ -394,15 +401,25 @@ class _Search:
         """Send with each line that goes the words that stayed right beside it on the
         same row of the same frame, read in another block: a label cut off from its value
         (``DOB:`` in one block, the date in the next) goes with it, as it would have in
-        one block."""
+        one block. With a line that holds PHI go the lines that stayed right above or
+        below it centred on it, as the lines of a banner are (an institution's name and,
+        under it, its department)."""
         taken = True
-        while taken and self.stayed:
+        while taken and (self.stayed or self.stayed_lines):
             taken = False
             for box, origin in list(self.found):
                 for entry in list(self.stayed):
                     other, q = entry
                     if q.index == origin.frame and _same_row_and_close(box, other):
                         self.stayed.remove(entry)
+                        self._found(self._fitted(q, other), origin)
+                        taken = True
+                if origin.rule == "all-text":
+                    continue  # it goes for where it is, not for what it says
+                for entry in list(self.stayed_lines):
+                    other, q = entry
+                    if q.index == origin.frame and _same_banner(box, other):
+                        self.stayed_lines.remove(entry)
                         self._found(self._fitted(q, other), origin)
                         taken = True
 
@@ -588,6 +605,29 @@ def _same_row_and_close(a: BBox, b: BBox) -> bool:
         return False
     gap = max(a.x, b.x) - min(a.right, b.right)
     return gap <= 1.5 * max(a.height, b.height)
+
+
+def _same_banner(a: BBox, b: BBox) -> bool:
+    """Whether two lines are next to each other in a centred block of text: one right
+    above the other (less than half a line apart), of a like height, centred on one
+    another, and not starting at the same column (a left-aligned list of annotations
+    is not a banner)."""
+    high = max(a.height, b.height)
+    if min(a.height, b.height) < 0.6 * high:
+        return False
+    gap = max(a.y, b.y) - min(a.bottom, b.bottom)
+    if gap < 0 or gap > 0.5 * high:
+        return False
+    centred = abs((a.x + a.right) - (b.x + b.right)) <= 2 * high
+    return centred and abs(a.x - b.x) > high
+
+
+def _union(boxes: Iterable[BBox]) -> BBox:
+    it = iter(boxes)
+    box = next(it)
+    for other in it:
+        box = box.union(other)
+    return box
 
 
 def _reads_as_text(words: Sequence[OcrWord]) -> bool:
