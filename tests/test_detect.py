@@ -791,3 +791,16 @@ def test_a_line_centred_under_a_phi_line_goes_with_it_and_a_list_item_stays() ->
     assert covers(found.boxes, name) and covers(found.boxes, listed)
     assert covers(found.boxes, dept)
     assert not any(b.intersection(item) for b in found.boxes)
+
+
+def test_banner_lines_are_stacked_close_centred_and_not_left_aligned() -> None:
+    from dicomscrub.pixels.detect import _same_banner
+
+    name = BBox(79, 0, 171, 12)
+    assert _same_banner(name, BBox(108, 10, 102, 16))  # loose boxes overlapping a little
+    assert _same_banner(name, BBox(110, 14, 100, 12))
+    assert not _same_banner(name, BBox(110, 4, 100, 12))  # the same row
+    assert not _same_banner(name, BBox(110, 24, 100, 12))  # a line apart
+    assert not _same_banner(name, BBox(79, 14, 171, 12))  # left-aligned: a list
+    assert not _same_banner(name, BBox(20, 14, 60, 12))  # not centred
+    assert not _same_banner(name, BBox(140, 14, 40, 5))  # much smaller text

@@ -609,14 +609,15 @@ def _same_row_and_close(a: BBox, b: BBox) -> bool:
 
 def _same_banner(a: BBox, b: BBox) -> bool:
     """Whether two lines are next to each other in a centred block of text: one right
-    above the other (less than half a line apart), of a like height, centred on one
+    above the other (less than half a line apart; their boxes may overlap by less than
+    half a line, as loose boxes of close lines do), of a like height, centred on one
     another, and not starting at the same column (a left-aligned list of annotations
     is not a banner)."""
-    high = max(a.height, b.height)
-    if min(a.height, b.height) < 0.6 * high:
+    high, low = max(a.height, b.height), min(a.height, b.height)
+    if low < 0.6 * high:
         return False
     gap = max(a.y, b.y) - min(a.bottom, b.bottom)
-    if gap < 0 or gap > 0.5 * high:
+    if gap <= -0.5 * low or gap > 0.5 * high:
         return False
     centred = abs((a.x + a.right) - (b.x + b.right)) <= 2 * high
     return centred and abs(a.x - b.x) > high
