@@ -804,3 +804,22 @@ def test_banner_lines_are_stacked_close_centred_and_not_left_aligned() -> None:
     assert not _same_banner(name, BBox(79, 14, 171, 12))  # left-aligned: a list
     assert not _same_banner(name, BBox(20, 14, 60, 12))  # not centred
     assert not _same_banner(name, BBox(140, 14, 40, 5))  # much smaller text
+
+
+def test_a_coloured_line_cut_short_in_grey_speckle_runs_on_over_its_colour() -> None:
+    from dicomscrub.pixels.candidates import along_coloured_ink
+
+    rng = np.random.default_rng(8)
+    grey = rng.integers(0, 200, size=(ROWS, COLS), dtype=np.uint8)  # strong speckle
+    frame = np.repeat(grey[..., None], 3, axis=2)
+    mask = np.zeros((ROWS, COLS), dtype=np.uint8)
+    ink = _big_text(mask, (40, 100), "HILLCREST IMAGING", size=14)
+    frame[mask > 0] = (40, 220, 60)  # green
+    first = BBox(ink.x, ink.y, ink.width // 2, ink.height)  # the detector's short line
+    assert along_coloured_ink(frame, first).intersection(ink) == ink.area
+    assert along_coloured_ink(frame, first).width <= ink.width + 2
+    # A grey image, or a coloured ground, says nothing about where the line goes on.
+    assert along_coloured_ink(grey, first) == first
+    tinted = frame.copy()
+    tinted[..., 0] = 255  # a red ground all round
+    assert along_coloured_ink(tinted, first) == first

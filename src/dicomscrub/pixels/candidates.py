@@ -264,6 +264,43 @@ def fit_to_ink(
     return BBox(x1, y1, x2 - x1, y2 - y1)
 
 
+def along_coloured_ink(display: np.ndarray, line: BBox) -> BBox:
+    """``line`` run on along its row over the coloured ink that continues it: a line of
+    coloured text over grey texture (green on ultrasound speckle) that the detector cut
+    short where the speckle runs into it.
+
+    Only where the line's own ink is coloured (``INK_CHROMA``) and the ground above and
+    below it is not: there grey texture has no colour, so the coloured columns that
+    follow the line (with gaps of up to one and a half line heights, a word space) are
+    the rest of it. Upright lines and grey images are left as they are.
+    """
+    rows, cols = display.shape[:2]
+    if display.ndim != 3 or line.height > line.width or line.area == 0:
+        return line
+    band = colourfulness(display[line.y : line.bottom]) >= INK_CHROMA
+    inside = band[:, line.x : line.right]
+    if int(np.count_nonzero(inside)) < MIN_BLOCK_INK_PX:
+        return line
+    y0, y1 = max(0, line.y - line.height), min(rows, line.bottom + line.height)
+    beside = colourfulness(np.concatenate([display[y0 : line.y], display[line.bottom : y1]]))
+    if beside.size and float(np.mean(beside[:, line.x : line.right] >= INK_CHROMA)) > 0.02:
+        return line  # a coloured ground (a palette, colour flow): colour tells nothing
+    columns = np.asarray(band.any(axis=0))
+    gap = max(2, round(1.5 * line.height))
+    x0, x1 = line.x, line.right
+    while True:  # to the right, one word after another
+        ahead = np.flatnonzero(columns[x1 : min(cols, x1 + gap)])
+        if ahead.size == 0:
+            break
+        x1 += int(ahead[-1]) + 1
+    while True:
+        behind = np.flatnonzero(columns[max(0, x0 - gap) : x0])
+        if behind.size == 0:
+            break
+        x0 = max(0, x0 - gap) + int(behind[0])
+    return BBox(x0, line.y, x1 - x0, line.height)
+
+
 def _glyphs(ink: np.ndarray, lo: int, hi: int, upright: bool) -> list[BBox]:
     """The boxes of the components of ``ink`` that lie mostly between ``lo`` and ``hi``
     across the text (rows, or columns for an upright line)."""

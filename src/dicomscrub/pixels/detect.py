@@ -20,6 +20,7 @@ from dicomscrub.pixels.candidates import (
     FIT_SLACK,
     INK_CHROMA,
     Block,
+    along_coloured_ink,
     coloured_ink,
     fit_to_ink,
     light_plates,
@@ -380,13 +381,16 @@ class _Search:
             self.rule_counts[rule] += 1
             found = _to_source(box, block.box, block.scale, block.padding_px)
             found = found.clipped(self.rows, self.cols)
-            if q.textured and q.along < MAX_LOOKS_ALONG:
-                self._look_along(q, found)
+            phi = rule != "all-text"
+            if q.textured and q.along < MAX_LOOKS_ALONG + phi:
+                self._look_along(q, found, phi)
             origin = BoxOrigin(source, q.kind, rule, confidence, q.index)
             self._found(self._fitted(q, found), origin)
 
     def _fitted(self, q: _Queued, line: BBox) -> BBox:
-        """The box that redacts a line of ``q``'s frame: fitted to its ink, or grown."""
+        """The box that redacts a line of ``q``'s frame, run on over the coloured ink
+        that continues it: fitted to its ink, or grown."""
+        line = along_coloured_ink(q.display, line)
         if self.config.fit_ink:
             engine = self.reader if self._reads(q) else self.engine
             slack = float(getattr(engine, "line_overshoot", FIT_SLACK))
@@ -423,7 +427,7 @@ class _Search:
                         self._found(self._fitted(q, other), origin)
                         taken = True
 
-    def _look_along(self, q: _Queued, line: BBox) -> None:
+    def _look_along(self, q: _Queued, line: BBox, phi: bool = False) -> None:
         """Queue a closer look past each end of a line from texture that runs to the
         edge of its block: the detector may have cut the line short where speckle runs
         into it, and the rest of it lies beyond what this look took in."""
@@ -431,9 +435,9 @@ class _Search:
         reach, down = _look_reach(line)
         y0, y1 = line.y - down, line.bottom + down
         looks = []
-        if line.x <= block.x + CONTEXT_PX and block.x > 0:
+        if (phi or line.x <= block.x + CONTEXT_PX) and block.x > 0:
             looks.append(BBox(line.x - reach, y0, reach + line.width, y1 - y0))
-        if line.right >= block.right - CONTEXT_PX and block.right < self.cols:
+        if (phi or line.right >= block.right - CONTEXT_PX) and block.right < self.cols:
             looks.append(BBox(line.x, y0, reach + line.width, y1 - y0))
         for look in looks:
             look = look.clipped(self.rows, self.cols)
