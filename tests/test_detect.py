@@ -615,12 +615,17 @@ def test_a_line_from_texture_that_runs_to_the_edge_of_its_look_is_looked_at_past
     block = prepare_block(frame, look, 2, 8)
     assert block is not None
 
-    def past(line: BBox, along: int = 0) -> list[BBox]:
+    def past(line: BBox, along: int = 0, phi: bool = False) -> list[BBox]:
         search.pending = []
-        search._look_along(_Queued(block, 0, "margins", "all-text", frame, True, along), line)
+        queued = _Queued(block, 0, "margins", "all-text", frame, True, along)
+        search._look_along(queued, line, phi)
         return [q.block.box for q in search.pending]
 
     assert past(BBox(120, 100, 40, 12)) == []  # well inside the look: nothing more to see
+    # A line that holds PHI is looked at past both ends wherever it lies: its last words
+    # may be what the detector did not find.
+    both = past(BBox(120, 102, 40, 11), phi=True)
+    assert len(both) == 2 and min(b.x for b in both) < 120 and max(b.right for b in both) > 160
     left = past(BBox(101, 100, 40, 12))
     assert len(left) == 1 and left[0].x < 101 - 30 and left[0].right >= 141  # the line too
     right = past(BBox(140, 100, 39, 12))
