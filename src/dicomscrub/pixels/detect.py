@@ -374,7 +374,9 @@ class _Search:
         gone = [box for box, _, _ in lines]
         for line_words in by_line.values():
             box = _union(w.box for w in line_words)
-            if not any(box.intersection(other) for other in gone):
+            # In texture, speckle read as a stray symbol or two is no banner line.
+            text = not q.textured or _reads_as_text(line_words)
+            if text and not any(box.intersection(other) for other in gone):
                 found = _to_source(box, block.box, block.scale, block.padding_px)
                 self.stayed_lines.append((found.clipped(self.rows, self.cols), q))
         for box, rule, confidence in lines:
@@ -388,9 +390,10 @@ class _Search:
             self._found(self._fitted(q, found), origin)
 
     def _fitted(self, q: _Queued, line: BBox) -> BBox:
-        """The box that redacts a line of ``q``'s frame, run on over the coloured ink
-        that continues it: fitted to its ink, or grown."""
-        line = along_coloured_ink(q.display, line)
+        """The box that redacts a line of ``q``'s frame (in texture, run on over the
+        coloured ink that continues it): fitted to its ink, or grown."""
+        if q.textured:  # on a flat ground the detector finds whole lines
+            line = along_coloured_ink(q.display, line)
         if self.config.fit_ink:
             engine = self.reader if self._reads(q) else self.engine
             slack = float(getattr(engine, "line_overshoot", FIT_SLACK))
