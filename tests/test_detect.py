@@ -514,6 +514,10 @@ def test_a_line_box_is_fitted_to_its_ink_within_its_reach() -> None:
     assert fitted.intersection(ink) == ink.area  # all of the line's ink, the cut glyph too
     # Two pixels past the ends of the line, one above and below it.
     assert margins(ink, FIT_MARGIN_PX, FIT_MARGIN_ACROSS_PX).intersection(fitted) == fitted.area
+    # An engine may ask for more above and below (Tesseract's second look reads soft
+    # edge rows).
+    wider = fit_to_ink(frame, line, 8, margin_across=FIT_MARGIN_ACROSS_PX + 1)
+    assert (wider.y, wider.height) == (fitted.y - 1, fitted.height + 2)
     assert not fitted.intersection(above)  # the line above is not this line
     assert fit_to_ink(np.zeros_like(frame), line, 8) == line.expanded(8, ROWS, COLS)  # no ink
     # On a cine the whole reach along the text stays: a counter may grow by a digit.

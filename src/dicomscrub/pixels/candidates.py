@@ -189,6 +189,7 @@ def fit_to_ink(
     *,
     along: bool = False,
     slack: float = FIT_SLACK,
+    margin_across: int = FIT_MARGIN_ACROSS_PX,
 ) -> BBox:
     """The part of ``line`` grown by ``reach`` that the line's ink takes up, with
     ``FIT_MARGIN_PX`` past its ends and ``FIT_MARGIN_ACROSS_PX`` above and below it: a
@@ -205,7 +206,8 @@ def fit_to_ink(
 
     ``slack`` is how far the detector's boxes overshoot a line's ends, as a share of
     its height (``FIT_SLACK`` for PP-OCR; none for an engine whose boxes are the glyphs'
-    own bounds): the fit never ends inside what is left of the box.
+    own bounds): the fit never ends inside what is left of the box. ``margin_across``
+    is the margin kept above and below the ink.
 
     With ``along`` (the lines of a multi-frame image) the fit keeps the whole reach
     along the text: a counter or clock that grows by a glyph on a frame that is not read
@@ -248,9 +250,7 @@ def fit_to_ink(
         fitted = fitted.union(BBox(fitted.x, line.y + end, fitted.width, line.height - 2 * end))
     elif not upright and line.width > 2 * end:
         fitted = fitted.union(BBox(line.x + end, fitted.y, line.width - 2 * end, fitted.height))
-    grow_x, grow_y = (
-        (FIT_MARGIN_ACROSS_PX, FIT_MARGIN_PX) if upright else (FIT_MARGIN_PX, FIT_MARGIN_ACROSS_PX)
-    )
+    grow_x, grow_y = (margin_across, FIT_MARGIN_PX) if upright else (FIT_MARGIN_PX, margin_across)
     fitted = BBox(
         fitted.x - grow_x, fitted.y - grow_y, fitted.width + 2 * grow_x, fitted.height + 2 * grow_y
     ).clipped(rows, cols)

@@ -17,6 +17,7 @@ from dicomscrub.pixels.analyzer import LineAnalyzer
 from dicomscrub.pixels.boxes import merge_boxes
 from dicomscrub.pixels.candidates import (
     CONTEXT_PX,
+    FIT_MARGIN_ACROSS_PX,
     FIT_SLACK,
     INK_CHROMA,
     Block,
@@ -397,7 +398,9 @@ class _Search:
         if self.config.fit_ink:
             engine = self.reader if self._reads(q) else self.engine
             slack = float(getattr(engine, "line_overshoot", FIT_SLACK))
-            return fit_to_ink(q.display, line, self.config.expand_px, along=self.cine, slack=slack)
+            across = int(getattr(self.reader, "fit_margin_across", FIT_MARGIN_ACROSS_PX))
+            return fit_to_ink(q.display, line, self.config.expand_px, along=self.cine,
+                              slack=slack, margin_across=across)  # fmt: skip
         return line.expanded(self.config.expand_px, self.rows, self.cols)
 
     def _found(self, box: BBox, origin: BoxOrigin) -> None:

@@ -36,7 +36,9 @@ class OcrEngine(Protocol):
     An engine may say how far its line boxes reach past a line's first and last glyphs,
     as a share of the line's height, in ``line_overshoot`` (default
     :data:`~dicomscrub.pixels.candidates.FIT_SLACK`): redaction boxes fitted to the ink
-    never end inside the rest of the box.
+    never end inside the rest of the box. The engine that reads lines (and so makes the
+    second look) may set ``fit_margin_across``, the pixels kept above and below a line's
+    ink (default :data:`~dicomscrub.pixels.candidates.FIT_MARGIN_ACROSS_PX`).
     """
 
     name: str
