@@ -384,7 +384,9 @@ class _Search:
             self.rule_counts[rule] += 1
             found = _to_source(box, block.box, block.scale, block.padding_px)
             found = found.clipped(self.rows, self.cols)
-            phi = rule != "all-text"
+            # A PHI line read well (not speckle taken for an ID) is looked at past both
+            # ends: its last words may be what the detector missed.
+            phi = rule != "all-text" and confidence >= TEXTURE_MIN_SCORE
             if q.textured and q.along < MAX_LOOKS_ALONG + phi:
                 self._look_along(q, found, phi)
             origin = BoxOrigin(source, q.kind, rule, confidence, q.index)
