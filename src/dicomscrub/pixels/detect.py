@@ -416,24 +416,22 @@ class _Search:
         one block. With a line that holds PHI go the lines that stayed right above or
         below it centred on it, as the lines of a banner are (an institution's name and,
         under it, its department)."""
-        taken = True
-        while taken and (self.stayed or self.stayed_lines):
-            taken = False
-            for box, origin in list(self.found):
-                for entry in list(self.stayed):
-                    other, q = entry
-                    if q.index == origin.frame and _same_row_and_close(box, other):
-                        self.stayed.remove(entry)
-                        self._found(self._fitted(q, other), origin)
-                        taken = True
-                if origin.rule == "all-text":
-                    continue  # it goes for where it is, not for what it says
-                for entry in list(self.stayed_lines):
-                    other, q = entry
-                    if q.index == origin.frame and _same_banner(box, other):
-                        self.stayed_lines.remove(entry)
-                        self._found(self._fitted(q, other), origin)
-                        taken = True
+        # Only the lines found by a rule take their neighbours: a neighbour taken does
+        # not take its own, or words read in anatomy or speckle could take each other
+        # across the frame.
+        for box, origin in list(self.found):
+            for entry in list(self.stayed):
+                other, q = entry
+                if q.index == origin.frame and _same_row_and_close(box, other):
+                    self.stayed.remove(entry)
+                    self._found(self._fitted(q, other), origin)
+            if origin.rule == "all-text":
+                continue  # it goes for where it is, not for what it says
+            for entry in list(self.stayed_lines):
+                other, q = entry
+                if q.index == origin.frame and _same_banner(box, other):
+                    self.stayed_lines.remove(entry)
+                    self._found(self._fitted(q, other), origin)
 
     def _look_along(self, q: _Queued, line: BBox, phi: bool = False) -> None:
         """Queue a closer look past each end of a line from texture that runs to the
