@@ -832,3 +832,18 @@ def test_a_coloured_line_cut_short_in_grey_speckle_runs_on_over_its_colour() -> 
     tinted = frame.copy()
     tinted[..., 0] = 255  # a red ground all round
     assert along_coloured_ink(tinted, first) == first
+
+
+def test_a_word_taken_beside_a_phi_line_does_not_take_its_own_neighbour() -> None:
+    from dicomscrub.pixels.candidates import JOIN_COLS_PX
+
+    frame = np.zeros((ROWS, COLS), dtype=np.uint8)
+    step = 2 * JOIN_COLS_PX + 2  # each in a block of its own, within a word space
+    date = _big_text(frame, (4, 12), "11/22/2013", size=28)
+    first = _big_text(frame, (date.right + step, 12), "AB", size=28)
+    second = _big_text(frame, (first.right + step, 12), "CD", size=28)
+    assert second.x - first.right <= 1.5 * first.height
+    config = PixelConfig(redact="phi")
+    found = detect_phi_boxes(lambda i: frame, header(), 1, config, LabelAndDate(), MATCHER)
+    assert covers(found.boxes, date) and covers(found.boxes, first)
+    assert not any(b.intersection(second) for b in found.boxes)
