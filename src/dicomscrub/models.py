@@ -51,6 +51,15 @@ class BBox:
         x1, y1 = max(self.right, other.right), max(self.bottom, other.bottom)
         return BBox(x0, y0, x1 - x0, y1 - y0)
 
+    @staticmethod
+    def enclosing(boxes: Iterable[BBox]) -> BBox:
+        """The smallest box that holds every box of a non-empty sequence."""
+        it = iter(boxes)
+        box = next(it)
+        for other in it:
+            box = box.union(other)
+        return box
+
     def expanded(self, pixels: int, rows: int, cols: int) -> BBox:
         """Grow by ``pixels`` on each side, clipped to an image of ``rows`` x ``cols``."""
         x0 = max(0, self.x - pixels)

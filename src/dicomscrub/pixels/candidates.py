@@ -239,9 +239,7 @@ def fit_to_ink(
         kept = _glyphs(local >= INK_EDGE, lo, hi, upright)
     if not kept:
         return grown
-    box = kept[0]
-    for other in kept[1:]:
-        box = box.union(other)
+    box = BBox.enclosing(kept)
     fitted = BBox(grown.x + box.x, grown.y + box.y, box.width, box.height)
     # Along the text, never less than the middle of the detector's box: a glyph there
     # that the ink missed (dimmer than the rest of the line) is still covered.

@@ -343,9 +343,7 @@ class _Search:
         for line_words in by_line.values():
             policy = q.policy
             if policy == "phi":
-                box = line_words[0].box
-                for word in line_words[1:]:
-                    box = box.union(word.box)
+                box = BBox.enclosing(w.box for w in line_words)
                 found = _to_source(box, block.box, block.scale, block.padding_px)
                 found = found.clipped(self.rows, self.cols)
                 where = (slice(found.y, found.bottom), slice(found.x, found.right))
@@ -374,7 +372,7 @@ class _Search:
             self.stayed.append((found.clipped(self.rows, self.cols), q))
         gone = [box for box, _, _ in lines]
         for line_words in by_line.values():
-            box = _union(w.box for w in line_words)
+            box = BBox.enclosing(w.box for w in line_words)
             # In texture, speckle read as a stray symbol or two is no banner line.
             text = not q.textured or _reads_as_text(line_words)
             if text and not any(box.intersection(other) for other in gone):
@@ -435,8 +433,9 @@ class _Search:
 
     def _look_along(self, q: _Queued, line: BBox, phi: bool = False) -> None:
         """Queue a closer look past each end of a line from texture that runs to the
-        edge of its block: the detector may have cut the line short where speckle runs
-        into it, and the rest of it lies beyond what this look took in."""
+        edge of its block (past both ends of a ``phi`` line, wherever it lies): the
+        detector may have cut the line short where speckle runs into it, and the rest
+        of it lies beyond what this look took in."""
         block = q.block.box
         reach, down = _look_reach(line)
         y0, y1 = line.y - down, line.bottom + down
@@ -577,9 +576,7 @@ def text_lines(
         if rule is None:
             others.extend(w.box for w in line_words)
             continue
-        box = line_words[0].box
-        for word in line_words[1:]:
-            box = box.union(word.box)
+        box = BBox.enclosing(w.box for w in line_words)
         confidence = sum(w.confidence for w in line_words) / len(line_words)
         out.append((box, rule, confidence))
     out = _absorb_row_neighbours(out, others)
@@ -631,14 +628,6 @@ def _same_banner(a: BBox, b: BBox) -> bool:
         return False
     centred = abs((a.x + a.right) - (b.x + b.right)) <= 2 * high
     return centred and abs(a.x - b.x) > high
-
-
-def _union(boxes: Iterable[BBox]) -> BBox:
-    it = iter(boxes)
-    box = next(it)
-    for other in it:
-        box = box.union(other)
-    return box
 
 
 def _reads_as_text(words: Sequence[OcrWord]) -> bool:
