@@ -642,15 +642,12 @@ def memory_table(probes: Sequence[MemoryProbe]) -> str:
 
 
 def _copy_one(job: tuple[str, str]) -> None:
-    """Copy one file in the kernel, as dicomscrub copies pixel data."""
+    """Copy one whole file with dicomscrub's own kernel copy of pixel data."""
+    from dicomscrub.io.pixelstream import _copy_range
+
     source, target = job
-    with open(source, "rb") as src, open(target, "wb") as dst:
-        left = os.fstat(src.fileno()).st_size
-        while left > 0:
-            done = os.copy_file_range(src.fileno(), dst.fileno(), left)
-            if done == 0:
-                break
-            left -= done
+    with open(target, "wb") as dst:
+        _copy_range(Path(source), dst, 0, Path(source).stat().st_size)
 
 
 def copy_floor(inputs: InputSet, work: Path, jobs: int, repeat: int) -> float:

@@ -105,6 +105,10 @@ class RapidOcrEngine:
 UPRIGHT_RATIO = 1.5
 
 
+def _upright(box: BBox) -> bool:
+    return box.height >= UPRIGHT_RATIO * box.width
+
+
 def _read_upright_both_ways(
     pixels: np.ndarray, lines: list[tuple[BBox, str, float]]
 ) -> list[tuple[BBox, str, float]]:
@@ -117,7 +121,7 @@ def _read_upright_both_ways(
     itself. Its direction classifier would turn every line of every image; only upright
     lines need it, and they are few.
     """
-    upright = [i for i, (box, _, _) in enumerate(lines) if box.height >= UPRIGHT_RATIO * box.width]
+    upright = [i for i, (box, _, _) in enumerate(lines) if _upright(box)]
     if not upright:
         return lines
     import cv2
@@ -163,7 +167,7 @@ def _split_line(text: str, box: BBox, confidence: float, line: int) -> list[OcrW
     parts = text.split()
     if len(parts) <= 1:
         return [OcrWord(text, box, confidence, line)]
-    if box.height >= UPRIGHT_RATIO * box.width:  # the words run down or up: each gets it all
+    if _upright(box):  # the words run down or up: each gets it all
         return [OcrWord(part, box, confidence, line) for part in parts]
     total = len(text)
     words = []
