@@ -538,6 +538,32 @@ def test_a_line_box_is_fitted_to_its_ink_within_its_reach() -> None:
     assert margins(turned, FIT_MARGIN_ACROSS_PX, FIT_MARGIN_PX).intersection(fitted) == fitted.area
 
 
+def test_a_line_is_fitted_in_pieces_at_empty_runs_between_its_fields() -> None:
+    from dicomscrub.pixels.candidates import FAINT_INK, PIECE_GAP, fit_pieces, fit_to_ink
+
+    frame = np.random.default_rng(7).integers(0, 6, (ROWS, COLS), dtype=np.uint8)
+    name = _big_text(frame, (20, 100), "DOE", size=16)
+    ident = _big_text(frame, (name.right + 40, 100), "4711", size=16)
+    word = _big_text(frame, (20, 150), "DOE-MILLER", size=16)
+    line = BBox.enclosing([name, ident]).expanded(3, ROWS, COLS)
+    pieces = fit_pieces(frame, line, 8)
+    assert len(pieces) == 2
+    for piece, ink in zip(sorted(pieces, key=lambda b: b.x), (name, ident), strict=True):
+        assert piece.intersection(ink) == ink.area  # each piece holds its field's ink
+    gap = BBox(name.right + 3, name.y, ident.x - name.right - 6, name.height)
+    assert not any(p.intersection(gap) for p in pieces)  # and the empty run between stays
+    # The pieces hold what the whole fitted box holds of the line's ink, in less area.
+    whole = fit_to_ink(frame, line, 8)
+    assert sum(p.area for p in pieces) < whole.area
+    # The room between the letters of a word is no gap: one piece.
+    assert ident.x - name.right > PIECE_GAP * name.height > 0
+    assert len(fit_pieces(frame, word.expanded(3, ROWS, COLS), 8)) == 1
+    # Faint strokes in the run (a dim glyph the ink level misses) keep it whole.
+    dim = frame.copy()
+    dim[gap.y + 4 : gap.bottom - 4, gap.x + 20 : gap.x + 22] = FAINT_INK + 6
+    assert len(fit_pieces(dim, line, 8)) == 1
+
+
 class WholeBlock:
     """A fake engine that finds one loose line over all of whatever it is shown."""
 

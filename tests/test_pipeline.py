@@ -15,6 +15,7 @@ from pydicom.uid import RLELossless
 
 from dicomscrub.audit.sidecar import SIDECAR_KEYS
 from dicomscrub.cli import main
+from dicomscrub.models import BBox
 from dicomscrub.samples import (
     fake_patients,
     make_cr_mono1,
@@ -96,9 +97,22 @@ def test_burned_in_phi_is_gone_from_every_frame(
         frames_after = after if after.ndim == frames_before.ndim else after[None]
         for box in sample.phi_boxes:  # type: ignore[attr-defined]
             for index in range(frames_after.shape[0]):
-                area = frames_after[index, box.y : box.bottom, box.x : box.right]
-                flat = area.reshape(-1, area.shape[-1]) if area.ndim == 3 else area.reshape(-1)
-                assert (flat == flat[0]).all(), (rel, index, "text left inside a PHI box")
+                assert_no_ink_left(frames_before[index], frames_after[index], box, (rel, index))
+
+
+def assert_no_ink_left(before: np.ndarray, after: np.ndarray, box: BBox, where: object) -> None:
+    """Within a line's ink box, the redacted pixels are one fill, and what was left as it
+    was is the ground between words, within its noise: no pixel of the line's ink, or of
+    its soft edges, stays."""
+    was, now = (
+        a[box.y : box.bottom, box.x : box.right].reshape(-1, a.shape[-1] if a.ndim == 3 else 1)
+        for a in (before, after)
+    )
+    kept = (was == now).all(axis=1)
+    assert len(np.unique(now[~kept], axis=0)) <= 1, (where, "not one fill")
+    spread = np.ptp(was.astype(np.int64), axis=0).max()
+    left = np.ptp(was[kept].astype(np.int64), axis=0).max() if kept.any() else 0
+    assert left <= 0.05 * spread, (where, "text left inside a PHI box")
 
 
 def test_pixels_outside_the_boxes_are_unchanged_for_lossless_inputs(
@@ -273,10 +287,8 @@ def test_rle_input_stays_rle_and_is_redacted(tmp_path: Path, ink_engine: str) ->
     assert run(tmp_path, ink_engine) == 0
     out = pydicom.dcmread(tmp_path / "out" / "rle.dcm")
     assert out.file_meta.TransferSyntaxUID == RLELossless
-    arr = out.pixel_array
     for box in sample.phi_boxes:
-        area = arr[box.y : box.bottom, box.x : box.right]
-        assert (area == area.flat[0]).all()
+        assert_no_ink_left(sample.dataset.pixel_array, out.pixel_array, box, "rle")
 
 
 def test_random_text_draws_ink_inside_redacted_boxes(tmp_path: Path, ink_engine: str) -> None:

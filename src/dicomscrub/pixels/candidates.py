@@ -61,6 +61,11 @@ FIT_SLACK = 0.3
 #: past the ends, a faint serif or the soft side of a round glyph may not be).
 FIT_MARGIN_PX = 2
 FIT_MARGIN_ACROSS_PX = 1
+#: A fitted line is cut into pieces where its glyphs stand at least this share of the
+#: height of its ink apart (a word space, not the room between two letters) with no
+#: stroke from ``FAINT_INK`` in between, each piece fitted to its own ink.
+PIECE_GAP = 0.5
+FAINT_INK = 8
 #: The largest canvas side the engine gets (the PP-OCR detector is set to scale larger
 #: images down, which would shrink small text), and the white gap between blocks on it.
 MAX_CANVAS_PX = 2048
@@ -213,6 +218,35 @@ def fit_to_ink(
     along the text: a counter or clock that grows by a glyph on a frame that is not read
     stays covered.
     """
+    pieces = _fit(display, line, reach, along, slack, margin_across, split=False)
+    return pieces[0]
+
+
+def fit_pieces(
+    display: np.ndarray,
+    line: BBox,
+    reach: int,
+    *,
+    slack: float = FIT_SLACK,
+    margin_across: int = FIT_MARGIN_ACROSS_PX,
+) -> list[BBox]:
+    """:func:`fit_to_ink`'s box cut where the line's glyphs stand ``PIECE_GAP`` of the
+    height of its ink apart or more and nothing from ``FAINT_INK`` lies between them
+    (the empty run between two words shows nothing to hide), each piece fitted to its
+    own ink; the first and last piece reach as far as the fitted box."""
+    return _fit(display, line, reach, False, slack, margin_across, split=True)
+
+
+def _fit(
+    display: np.ndarray,
+    line: BBox,
+    reach: int,
+    along: bool,
+    slack: float,
+    margin_across: int,
+    *,
+    split: bool,
+) -> list[BBox]:
     rows, cols = display.shape[:2]
     line = line.clipped(rows, cols)
     grown = line.expanded(reach, rows, cols)
@@ -238,28 +272,69 @@ def fit_to_ink(
     if not kept and noise > 0:
         kept = _glyphs(local >= INK_EDGE, lo, hi, upright)
     if not kept:
-        return grown
-    box = BBox.enclosing(kept)
-    fitted = BBox(grown.x + box.x, grown.y + box.y, box.width, box.height)
+        return [grown]
+    groups = [kept]
+    if split:
+        faint = np.asarray((across[lo:hi] >= FAINT_INK).any(axis=0))
+        ink = BBox.enclosing(kept)
+        gap = max(2 * FIT_MARGIN_PX + 1, round(PIECE_GAP * (ink.width if upright else ink.height)))
+        groups = _pieces(kept, faint, gap, upright)
     # Along the text, never less than the middle of the detector's box: a glyph there
     # that the ink missed (dimmer than the rest of the line) is still covered.
     end = round(slack * (line.width if upright else line.height))
-    if upright and line.height > 2 * end:
-        fitted = fitted.union(BBox(fitted.x, line.y + end, fitted.width, line.height - 2 * end))
-    elif not upright and line.width > 2 * end:
-        fitted = fitted.union(BBox(line.x + end, fitted.y, line.width - 2 * end, fitted.height))
+    middle = (
+        BBox(0, line.y + end - grown.y, 0, line.height - 2 * end)
+        if upright
+        else BBox(line.x + end - grown.x, 0, line.width - 2 * end, 0)
+    )
     grow_x, grow_y = (margin_across, FIT_MARGIN_PX) if upright else (FIT_MARGIN_PX, margin_across)
-    fitted = BBox(
-        fitted.x - grow_x, fitted.y - grow_y, fitted.width + 2 * grow_x, fitted.height + 2 * grow_y
-    ).clipped(rows, cols)
-    if along:  # the whole reach along the text: a counter that grows by a digit
-        span = BBox(grown.x, fitted.y, grown.width, fitted.height)
-        if upright:
-            span = BBox(fitted.x, grown.y, fitted.width, grown.height)
-        fitted = fitted.union(span)
-    x1, y1 = max(fitted.x, grown.x), max(fitted.y, grown.y)
-    x2, y2 = min(fitted.right, grown.right), min(fitted.bottom, grown.bottom)
-    return BBox(x1, y1, x2 - x1, y2 - y1)
+    out = []
+    for number, group in enumerate(groups):
+        box = BBox.enclosing(group)
+        if upright and middle.height > 0:
+            y1 = max(box.bottom, middle.bottom) if number == len(groups) - 1 else box.bottom
+            y0 = min(box.y, middle.y) if number == 0 else box.y
+            box = BBox(box.x, y0, box.width, y1 - y0)
+        elif not upright and middle.width > 0:
+            x1 = max(box.right, middle.right) if number == len(groups) - 1 else box.right
+            x0 = min(box.x, middle.x) if number == 0 else box.x
+            box = BBox(x0, box.y, x1 - x0, box.height)
+        fitted = BBox(
+            grown.x + box.x - grow_x,
+            grown.y + box.y - grow_y,
+            box.width + 2 * grow_x,
+            box.height + 2 * grow_y,
+        ).clipped(rows, cols)
+        if along:  # the whole reach along the text: a counter that grows by a digit
+            span = BBox(grown.x, fitted.y, grown.width, fitted.height)
+            if upright:
+                span = BBox(fitted.x, grown.y, fitted.width, grown.height)
+            fitted = fitted.union(span)
+        x1, y1 = max(fitted.x, grown.x), max(fitted.y, grown.y)
+        x2, y2 = min(fitted.right, grown.right), min(fitted.bottom, grown.bottom)
+        out.append(BBox(x1, y1, x2 - x1, y2 - y1))
+    return out
+
+
+def _pieces(glyphs: list[BBox], faint: np.ndarray, gap: int, upright: bool) -> list[list[BBox]]:
+    """``glyphs`` in runs along the text, a new run where the next glyph starts at least
+    ``gap`` past the end of the run and ``faint`` (per position along the text) shows
+    nothing in between."""
+
+    def span(b: BBox) -> tuple[int, int]:
+        return (b.y, b.bottom) if upright else (b.x, b.right)
+
+    ordered = sorted(glyphs, key=span)
+    runs = [[ordered[0]]]
+    stop = span(ordered[0])[1]
+    for glyph in ordered[1:]:
+        start, end = span(glyph)
+        if start - stop >= gap and not faint[stop:start].any():
+            runs.append([glyph])
+        else:
+            runs[-1].append(glyph)
+        stop = max(stop, end)
+    return runs
 
 
 def along_coloured_ink(display: np.ndarray, line: BBox) -> BBox:

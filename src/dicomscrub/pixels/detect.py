@@ -23,6 +23,7 @@ from dicomscrub.pixels.candidates import (
     Block,
     along_coloured_ink,
     coloured_ink,
+    fit_pieces,
     fit_to_ink,
     light_plates,
     prepare_block,
@@ -390,22 +391,27 @@ class _Search:
             origin = BoxOrigin(source, q.kind, rule, confidence, q.index)
             self._found(self._fitted(q, found), origin)
 
-    def _fitted(self, q: _Queued, line: BBox) -> BBox:
-        """The box that redacts a line of ``q``'s frame (in texture, run on over the
-        coloured ink that continues it): fitted to its ink, or grown."""
+    def _fitted(self, q: _Queued, line: BBox) -> list[BBox]:
+        """The boxes that redact a line of ``q``'s frame (in texture, run on over the
+        coloured ink that continues it): fitted to its ink (in pieces where it has empty
+        runs between fields; whole on a cine, whose counters may grow), or grown."""
         if q.textured:  # on a flat ground the detector finds whole lines
             line = along_coloured_ink(q.display, line)
         if self.config.fit_ink:
             engine = self.reader if self._reads(q) else self.engine
             slack = float(getattr(engine, "line_overshoot", FIT_SLACK))
             across = int(getattr(self.reader, "fit_margin_across", FIT_MARGIN_ACROSS_PX))
-            return fit_to_ink(q.display, line, self.config.expand_px, along=self.cine,
-                              slack=slack, margin_across=across)  # fmt: skip
-        return line.expanded(self.config.expand_px, self.rows, self.cols)
+            if self.cine:
+                return [fit_to_ink(q.display, line, self.config.expand_px, along=True,
+                                   slack=slack, margin_across=across)]  # fmt: skip
+            return fit_pieces(q.display, line, self.config.expand_px, slack=slack,
+                              margin_across=across)  # fmt: skip
+        return [line.expanded(self.config.expand_px, self.rows, self.cols)]
 
-    def _found(self, box: BBox, origin: BoxOrigin) -> None:
-        self.found.append((box, origin))
-        self.covered[box.y : box.bottom, box.x : box.right] = True
+    def _found(self, boxes: list[BBox], origin: BoxOrigin) -> None:
+        for box in boxes:
+            self.found.append((box, origin))
+            self.covered[box.y : box.bottom, box.x : box.right] = True
 
     def _take_neighbours(self) -> None:
         """Send with each line that goes the words that stayed right beside it on the
