@@ -873,3 +873,94 @@ def test_a_word_taken_beside_a_phi_line_does_not_take_its_own_neighbour() -> Non
     found = detect_phi_boxes(lambda i: frame, header(), 1, config, LabelAndDate(), MATCHER)
     assert covers(found.boxes, date) and covers(found.boxes, first)
     assert not any(b.intersection(second) for b in found.boxes)
+
+
+def moving_speckle(frames: int, seed: int = 9) -> list[np.ndarray]:
+    """Frames of grey speckle that changes from each frame to the next."""
+    rng = np.random.default_rng(seed)
+    return [rng.integers(0, 160, (ROWS, COLS), dtype=np.uint8) for _ in range(frames)]
+
+
+def test_on_later_samples_of_a_cine_only_what_stays_in_moving_speckle_is_looked_at() -> None:
+    from dicomscrub.pixels.detect import _Search, steady_pixels
+
+    stack = moving_speckle(9)
+    for index in range(9):
+        stack[index][100:120, 60:200] = 225  # a light plate on every frame
+    for index in (3, 4, 5):
+        text = _big_text(stack[index], (20, 10), "ID 4711", size=16)  # shown for 3 frames
+    stack[4][160:180, 60:200] = 230  # speckle that happens to look flat on one frame
+    config = PixelConfig()
+    engine = CountingInk()
+    search = _Search(search_areas(header(), ROWS, COLS, config), config, engine, engine,
+                     MATCHER, ROWS, COLS, cine=True)  # fmt: skip
+    search.steady[4] = steady_pixels(stack[4], [stack[3], stack[5]])
+    speckle = BBox(150, 60, 80, 20)
+    assert not search._moving(4, stack[4], text)  # text that stays over speckle: read
+    assert search._moving(4, stack[4], speckle)  # a line taken from the speckle: not
+    assert not search._moving(0, stack[0], speckle)  # on the first sample all is looked at
+    assert search._plate_stays(4, BBox(60, 100, 140, 20))
+    assert not search._plate_stays(4, BBox(60, 160, 140, 20))
+    assert search._plate_stays(0, BBox(60, 160, 140, 20))
+
+
+class CountingProposing(Proposing):
+    def __init__(self, text: str, score: float) -> None:
+        super().__init__(text, score)
+        self.calls = 0
+
+    def read_words(self, image: np.ndarray) -> list[OcrWord]:
+        self.calls += 1
+        return super().read_words(image)
+
+
+def test_moving_speckle_makes_later_samples_of_a_cine_looked_at_but_not_read_again() -> None:
+    stack = moving_speckle(20)
+    single = CountingProposing("", 0.0)
+    detect_phi_boxes(lambda i: stack[0], header(), 1, PixelConfig(), single, MATCHER)
+    engine = CountingProposing("", 0.0)
+    found = detect_phi_boxes(
+        lambda i: stack[i], header(), len(stack), PixelConfig(samples=5), engine, MATCHER
+    )
+    assert found.frames_searched >= 3  # the speckle's new strokes made them looked at
+    # But what the detector took from it moves: only the first sample and the median of
+    # the samples (where the speckle is smoothed and an overlay stays) are read.
+    assert engine.calls == single.calls + 1
+
+
+def test_the_median_of_a_cines_samples_is_searched_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    from dicomscrub.pixels import detect
+
+    added: list[tuple[int, int, np.ndarray]] = []
+    add = detect._Search.add
+
+    def spy(self: detect._Search, index: int, display: np.ndarray, view: int = 0) -> None:
+        added.append((index, view, display))
+        add(self, index, display, view)
+
+    monkeypatch.setattr(detect._Search, "add", spy)
+    stack = moving_speckle(20)
+    detect_phi_boxes(lambda i: stack[i], header(), 20, PixelConfig(samples=5), CountingInk(),
+                     MATCHER)  # fmt: skip
+    still = [(i, d) for i, v, d in added if v == detect.STILL_VIEW]
+    assert len(still) == 1
+    samples = np.stack([stack[i] for i in detect.sample_indices(20, 5)])
+    assert np.array_equal(still[0][1], np.median(samples, axis=0).astype(np.uint8))
+    added.clear()
+    detect_phi_boxes(lambda i: stack[0], header(), 1, PixelConfig(), CountingInk(), MATCHER)
+    assert [v for _, v, _ in added] == [0]  # one frame: nothing more
+
+
+def test_a_proposed_line_found_on_an_earlier_frame_is_not_looked_at_again() -> None:
+    from dicomscrub.pixels.detect import _Search
+
+    config = PixelConfig()
+    engine = CountingInk()
+    search = _Search(search_areas(header(), ROWS, COLS, config), config, engine, engine,
+                     MATCHER, ROWS, COLS, cine=True)  # fmt: skip
+    origin = BoxOrigin("ocr:test", "margins", "all-text", 1.0, 0)
+    assert not search._found_already(BBox(20, 10, 100, 20))  # nothing found yet
+    search._found([BBox(24, 13, 92, 14)], origin)  # the line's ink, found on frame 0
+    # The detector's box of the same line on a later frame overshoots the ink.
+    assert search._found_already(BBox(20, 10, 100, 20))
+    assert not search._found_already(BBox(20, 10, 130, 20))  # it grew past its box

@@ -64,6 +64,26 @@ TEXTURE_MIN_SCORE = 0.5
 MAX_LOOKS_ALONG = 1
 #: Blocks whose words each engine remembers (per process, most recently used kept).
 REMEMBERED_BLOCKS = 4096
+#: Samples of a cine from which the median of their pictures is searched too, and the
+#: key of that picture among the views of the frames.
+STILL_SAMPLES = 3
+STILL_VIEW = -1
+#: Most a pixel of a cine may change (of 255, in any channel) from a later sample to
+#: the frames beside it and still count as steady: an overlay stays (lossy compression
+#: moves its soft edges by a few levels), speckle that moves does not.
+STEADY_LEVELS = 24
+#: The share of a proposed line's strokes that must be steady on a later sample of a
+#: cine for it to be looked at closely: text over moving speckle keeps a fifth or more
+#: of them (its glyphs), a line the detector took from the speckle itself about a tenth.
+STEADY_SHARE = 0.15
+#: The share of a light plate's pixels that must be steady on a later sample of a cine:
+#: a plate that holds text stays whole, bright speckle that looks flat on one frame
+#: keeps a third of its pixels at most.
+STEADY_PLATE = 0.5
+#: The share of a proposed line's box at each end (and half that above and below) that
+#: is the detector's own overshoot: a line whose box less that lies in boxes found on
+#: earlier frames is found already.
+PROPOSAL_OVERSHOOT = 0.3
 
 #: What each engine read in each block, by the block's scale, padding and digest (its
 #: pixels and place): the second look meets again every block that redaction left as it
@@ -130,10 +150,15 @@ def detect_phi_boxes(
     # is read whole).
     search.ignore_regions(ultrasound_data_regions(ds, rows, cols))
     search.ignore_regions([a.box for a in areas if a.kind == MIDDLE])
+    shown: list[np.ndarray] = []
     for number, index in enumerate(sampled):
         views = ocr_views(frame_at(index), ds)
+        shown.append(views[0])
         # The first sample is read; the others when they show strokes it did not have.
         if number == 0 or any(search.has_new_strokes(v, k) for k, v in enumerate(views)):
+            if number and num_frames > 1:
+                beside = [to_display(frame_at(i), ds) for i in _beside(index, num_frames)]
+                search.steady[index] = steady_pixels(views[0], beside)
             search.add(index, views[0])
             if number == 0 or len(views) > 1:
                 # Read before other samples or views are added: their strokes that fall
@@ -144,6 +169,13 @@ def detect_phi_boxes(
                 search.add(index, display, view)
                 search.read()
     search.read()
+    if len(shown) >= STILL_SAMPLES:
+        # What stays on every sample (an overlay) is crisp in their median, where speckle
+        # that moves is smoothed away: text over the speckle that no single frame showed
+        # the detector plainly enough is searched there too.
+        still = np.median(np.stack(shown), axis=0).astype(np.uint8)
+        search.add(sampled[0], still, STILL_VIEW)
+        search.read()
     checked = 0
     taken = set(sampled)
     rest = [i for i in range(num_frames) if i not in taken]
@@ -216,6 +248,8 @@ class _Search:
         )
         self.last_ink: list[np.ndarray | None] = [None for _ in areas]
         self.ignored = np.zeros((rows, cols), dtype=bool)
+        #: Per later sample of a cine, the pixels that stay on the frames beside it.
+        self.steady: dict[int, np.ndarray] = {}
         self.covered = np.zeros((rows, cols), dtype=bool)
         self.pending: list[_Queued] = []
         self.proposals: list[_Queued] = []
@@ -246,7 +280,10 @@ class _Search:
                 # texture's polarity, and dark text on a light plate has the other one.
                 # So is coloured ink in grey texture: small coloured text is easily lost
                 # at the texture's own scale.
-                for plate in light_plates(display, box, big) + coloured_ink(display, box, big):
+                # On a later sample of a cine a plate must stay: bright speckle that
+                # moves can look flat on one frame.
+                plates = [p for p in light_plates(display, box, big) if self._plate_stays(index, p)]
+                for plate in plates + coloured_ink(display, box, big):
                     if not self._covered_already(display, plate):
                         self._queue(index, display, plate, self.scale, self.pending, textured=True)
             elif not self._covered_already(display, box):
@@ -261,6 +298,43 @@ class _Search:
         strokes = stroke_mask(_crop(display, box))
         strokes &= ~self.covered[box.y : box.bottom, box.x : box.right]
         return int(np.count_nonzero(strokes)) < STRAY_STROKE_PX
+
+    def _found_already(self, line: BBox) -> bool:
+        """Whether a proposed line, less the detector's overshoot, lies in boxes found on
+        earlier frames (the same text over other speckle, or a clock that changed inside
+        its box): it goes there already. A line that grew past them is looked at."""
+        if not self.found:
+            return False
+        along, across = line.width, line.height
+        if along < across:
+            along, across = across, along
+        end, side = round(PROPOSAL_OVERSHOOT * across), round(PROPOSAL_OVERSHOOT * across / 2)
+        dx, dy = (end, side) if line.width >= line.height else (side, end)
+        core = BBox(line.x + dx, line.y + dy, line.width - 2 * dx, line.height - 2 * dy)
+        if core.width <= 0 or core.height <= 0:
+            return False
+        return bool(self.covered[core.y : core.bottom, core.x : core.right].all())
+
+    def _plate_stays(self, index: int, plate: BBox) -> bool:
+        """Whether at least ``STEADY_PLATE`` of a light plate's pixels stay on the frames
+        beside a later sample of a cine (always, on other frames)."""
+        steady = self.steady.get(index)
+        if steady is None or plate.area == 0:
+            return True
+        return float(np.mean(_crop(steady, plate))) >= STEADY_PLATE
+
+    def _moving(self, index: int, display: np.ndarray, line: BBox) -> bool:
+        """Whether a line proposed in texture on a later sample of a cine is speckle that
+        moves: fewer than ``STEADY_SHARE`` of its strokes stay on the frames beside it."""
+        steady = self.steady.get(index)
+        if steady is None:
+            return False
+        strokes = stroke_mask(_crop(display, line))
+        total = int(np.count_nonzero(strokes))
+        if total == 0:
+            return False
+        kept = int(np.count_nonzero(strokes & _crop(steady, line)))
+        return kept < STEADY_SHARE * total
 
     def _queue(
         self,
@@ -310,6 +384,8 @@ class _Search:
                     box = box.clipped(self.rows, self.cols)
                     if not box.area or self._covered_already(q.display, box):
                         continue  # a line read on an earlier frame, where it goes already
+                    if self._found_already(box) or self._moving(q.index, q.display, box):
+                        continue
                     # A line found at a small scale may be found short: look along it.
                     across, down = _look_reach(box)
                     box = BBox(box.x - across, box.y - down, box.width + 2 * across,
@@ -386,7 +462,8 @@ class _Search:
             # A PHI line read well (not speckle taken for an ID) is looked at past both
             # ends: its last words may be what the detector missed.
             phi = rule != "all-text" and confidence >= TEXTURE_MIN_SCORE
-            if q.textured and q.along < MAX_LOOKS_ALONG + phi:
+            # (Not a line found on an earlier frame already: its ends were looked at.)
+            if q.textured and q.along < MAX_LOOKS_ALONG + phi and not self._found_already(found):
                 self._look_along(q, found, phi)
             origin = BoxOrigin(source, q.kind, rule, confidence, q.index)
             self._found(self._fitted(q, found), origin)
@@ -512,6 +589,25 @@ class _Search:
             words=self.words,
             rules=tuple(sorted(self.rule_counts.items())),
         )
+
+
+def steady_pixels(display: np.ndarray, beside: Sequence[np.ndarray]) -> np.ndarray:
+    """The pixels of an 8-bit frame that differ by at most ``STEADY_LEVELS`` (in every
+    channel) from each of the frames ``beside`` it."""
+    steady = np.ones(display.shape[:2], dtype=bool)
+    for other in beside:
+        change = np.abs(display.astype(np.int16) - other.astype(np.int16))
+        if change.ndim == 3:
+            change = change.max(axis=2)
+        steady &= change <= STEADY_LEVELS
+    return steady
+
+
+def _beside(index: int, num_frames: int) -> list[int]:
+    """The two frames nearest ``index``: one before and one after it, or two on one side
+    at an end of the loop (speckle is like one frame by chance far more than like two)."""
+    near = [index - 1, index + 1, index - 2, index + 2]
+    return [i for i in near if 0 <= i < num_frames][:2]
 
 
 def read_remembered(engine: OcrEngine, blocks: Sequence[Block]) -> list[list[OcrWord]]:
