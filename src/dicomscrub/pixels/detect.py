@@ -237,6 +237,8 @@ class _Search:
             if area.policy == "all-text":
                 self.all_text[b.y : b.bottom, b.x : b.right] = True
         self.found: list[tuple[BBox, BoxOrigin]] = []
+        #: The whole fitted box of each line found by a rule (its words are in ``found``).
+        self.ruled: list[tuple[BBox, BoxOrigin]] = []
         #: Words and lines read that did not go (in the frame's pixels), with their block.
         self.stayed: list[tuple[BBox, _Queued]] = []
         self.stayed_lines: list[tuple[BBox, _Queued]] = []
@@ -466,7 +468,9 @@ class _Search:
             if q.textured and q.along < MAX_LOOKS_ALONG + phi and not self._found_already(found):
                 self._look_along(q, found, phi)
             origin = BoxOrigin(source, q.kind, rule, confidence, q.index)
-            self._found(self._fitted(q, found), origin)
+            pieces = self._fitted(q, found)
+            self._found(pieces, origin)
+            self.ruled.append((BBox.enclosing(pieces), origin))
 
     def _fitted(self, q: _Queued, line: BBox) -> list[BBox]:
         """The boxes that redact a line of ``q``'s frame (in texture, run on over the
@@ -500,7 +504,7 @@ class _Search:
         # Only the lines found by a rule take their neighbours: a neighbour taken does
         # not take its own, or words read in anatomy or speckle could take each other
         # across the frame.
-        for box, origin in list(self.found):
+        for box, origin in self.ruled:
             for entry in list(self.stayed):
                 other, q = entry
                 if q.index == origin.frame and _same_row_and_close(box, other):
