@@ -282,23 +282,22 @@ def _fit(
     # Along the text, never less than the middle of the detector's box: a glyph there
     # that the ink missed (dimmer than the rest of the line) is still covered.
     end = round(slack * (line.width if upright else line.height))
-    middle = (
-        BBox(0, line.y + end - grown.y, 0, line.height - 2 * end)
-        if upright
-        else BBox(line.x + end - grown.x, 0, line.width - 2 * end, 0)
-    )
+    start, length = (line.y - grown.y, line.height) if upright else (line.x - grown.x, line.width)
     grow_x, grow_y = (margin_across, FIT_MARGIN_PX) if upright else (FIT_MARGIN_PX, margin_across)
     out = []
     for number, group in enumerate(groups):
         box = BBox.enclosing(group)
-        if upright and middle.height > 0:
-            y1 = max(box.bottom, middle.bottom) if number == len(groups) - 1 else box.bottom
-            y0 = min(box.y, middle.y) if number == 0 else box.y
-            box = BBox(box.x, y0, box.width, y1 - y0)
-        elif not upright and middle.width > 0:
-            x1 = max(box.right, middle.right) if number == len(groups) - 1 else box.right
-            x0 = min(box.x, middle.x) if number == 0 else box.x
-            box = BBox(x0, box.y, x1 - x0, box.height)
+        if length > 2 * end:  # the first piece starts, the last ends, outside the middle
+            lo_at, hi_at = (box.y, box.bottom) if upright else (box.x, box.right)
+            if number == 0:
+                lo_at = min(lo_at, start + end)
+            if number == len(groups) - 1:
+                hi_at = max(hi_at, start + length - end)
+            box = (
+                BBox(box.x, lo_at, box.width, hi_at - lo_at)
+                if upright
+                else BBox(lo_at, box.y, hi_at - lo_at, box.height)
+            )
         fitted = BBox(
             grown.x + box.x - grow_x,
             grown.y + box.y - grow_y,

@@ -307,9 +307,7 @@ class _Search:
         its box): it goes there already. A line that grew past them is looked at."""
         if not self.found:
             return False
-        along, across = line.width, line.height
-        if along < across:
-            along, across = across, along
+        across = min(line.width, line.height)
         end, side = round(PROPOSAL_OVERSHOOT * across), round(PROPOSAL_OVERSHOOT * across / 2)
         dx, dy = (end, side) if line.width >= line.height else (side, end)
         core = BBox(line.x + dx, line.y + dy, line.width - 2 * dx, line.height - 2 * dy)
@@ -474,8 +472,9 @@ class _Search:
 
     def _fitted(self, q: _Queued, line: BBox) -> list[BBox]:
         """The boxes that redact a line of ``q``'s frame (in texture, run on over the
-        coloured ink that continues it): fitted to its ink (in pieces where it has empty
-        runs between fields; whole on a cine, whose counters may grow), or grown."""
+        coloured ink that continues it): fitted to its ink (word by word where empty
+        ground lies between the words; whole on a cine, whose counters may grow), or
+        grown."""
         if q.textured:  # on a flat ground the detector finds whole lines
             line = along_coloured_ink(q.display, line)
         if self.config.fit_ink:
